@@ -1,0 +1,77 @@
+"""``crm-lab``: a thin shell over the Python API, so the two never drift apart.
+
+Every command takes ``--db PATH`` (default data/crm.duckdb). Errors a user can fix are printed
+as one message without a traceback, with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from crm_lab import __version__
+from crm_lab.db import DEFAULT_DB
+from crm_lab.errors import CrmLabError
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from crm_lab.generate import generate
+
+    summary = generate(args.out_dir, companies=args.companies, deals=args.deals, seed=args.seed, fmt=args.format)
+    print(summary.describe())
+
+
+def _load(args: argparse.Namespace) -> None:
+    from crm_lab.load import load
+
+    report = load(args.db, args.paths, table=args.table, strict=args.strict)
+    print(report.summary())
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from crm_lab.demo import build_demo
+
+    print(build_demo(args.db, deals=args.deals, seed=args.seed))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-lab", description="A what-if workbench for revenue teams, on DuckDB.")
+    parser.add_argument("--version", action="version", version=f"crm-lab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--db", default=str(DEFAULT_DB), help=f"workbench database (default {DEFAULT_DB})")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    gen = command("generate", _generate, "write a synthetic CRM world in the native export format")
+    gen.add_argument("out_dir", metavar="OUT_DIR")
+    gen.add_argument("--companies", type=int, default=2, help="number of tenants (default 2)")
+    gen.add_argument("--deals", type=int, default=1000, help="deals across all tenants (default 1000)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
+
+    load = command("load", _load, "load export files (CSV, Parquet, JSON Lines) into the database")
+    load.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of files named after tables")
+    load.add_argument("--table", help="load every file into this table instead of the one its name says")
+    load.add_argument("--strict", action="store_true", help="fail the whole load if any row is rejected")
+
+    demo = command("demo", _demo, "build the demo database from a generated world")
+    demo.add_argument("--deals", type=int, default=3000)
+    demo.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except CrmLabError as error:
+        print(f"crm-lab {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

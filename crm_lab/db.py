@@ -1,0 +1,112 @@
+"""Connections to the workbench database.
+
+DuckDB allows one read-write process per file, or any number of read-only ones, and a writer
+blocks even read-only opens. So readers open read-only, writers hold the file only for the
+duration of one write, and both wait a bounded time for a lock held by someone else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from crm_lab.errors import DatabaseLockedError, DatabaseMissingError
+
+DEFAULT_DB = Path("data/crm.duckdb")
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+_LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
+_PID = re.compile(r"PID (\d+)")
+
+
+def lock_timeout_s() -> float:
+    """Seconds to wait for another process's lock: ``CRM_LAB_LOCK_TIMEOUT`` or 30."""
+    return float(os.environ.get("CRM_LAB_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT_S))
+
+
+def connect(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    *,
+    read_only: bool = True,
+    lock_timeout: float | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open the workbench database with UTC session time.
+
+    Parameters
+    ----------
+    db_path : path
+        The DuckDB file. A read-only open of a missing file is an error; a writer creates it.
+    read_only : bool
+        Readers should leave this True so that many of them can share the file.
+    lock_timeout : float, optional
+        Seconds to keep retrying while another process holds the file (default
+        ``CRM_LAB_LOCK_TIMEOUT`` or 30). Then :class:`DatabaseLockedError` names the file,
+        the holder's PID when DuckDB reports it, and what to do.
+    """
+    path = Path(db_path)
+    if read_only and not path.exists():
+        raise DatabaseMissingError(
+            f"database {path} does not exist: build it with `crm-lab demo` or `crm-lab load --db {path} FILES`"
+        )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    timeout = lock_timeout_s() if lock_timeout is None else lock_timeout
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not _LOCK_MESSAGE.search(str(error)):
+                raise
+            if time.monotonic() >= deadline:
+                holder = _PID.search(str(error))
+                who = f"process {holder.group(1)}" if holder else "another process"
+                raise DatabaseLockedError(
+                    f"database {path} is locked by {who} (waited {timeout:g} s). "
+                    "Close the other writer (a notebook or shell with a read-write connection, or a "
+                    "running load/replay/batch), or raise CRM_LAB_LOCK_TIMEOUT to wait longer."
+                ) from error
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    # TimeZone cannot go in connect(config=...): the ICU extension loads only after the config.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+@contextmanager
+def reading(db_path: str | os.PathLike = DEFAULT_DB, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, closed on exit."""
+    con = connect(db_path, read_only=True, **kwargs)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def writing(db_path: str | os.PathLike = DEFAULT_DB, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection held only for the ``with`` block, so readers wait as little as possible."""
+    con = connect(db_path, read_only=False, **kwargs)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def fetch_all(con: duckdb.DuckDBPyConnection, query: str, params: Sequence | dict | None = None) -> list[tuple]:
+    """All rows of a query, with bound parameters."""
+    return con.sql(query, params=params).fetchall()
+
+
+def fetch_value(con: duckdb.DuckDBPyConnection, query: str, params: Sequence | dict | None = None) -> Any:
+    """The first column of the first row, or None when there is no row."""
+    rows = con.sql(query, params=params).fetchmany(1)
+    return rows[0][0] if rows else None

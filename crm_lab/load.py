@@ -1,0 +1,263 @@
+"""``crm-lab load``: export files into the workbench database, atomically and idempotently.
+
+One transaction per load: every file of the load lands, or nothing does (a process killed
+mid-load leaves the database as it was). Loading the same files again changes nothing: entity
+rows upsert by key, events dedupe by (company_id, event_id). Rows that cannot be read are kept in
+``load_rejects`` with file, line, column, value and reason; the load itself is recorded in
+``load_runs``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from crm_lab import __version__
+from crm_lab.contract import EVENT_INPUT_COLUMNS, EVENT_TABLE
+from crm_lab.db import DEFAULT_DB, writing
+from crm_lab.errors import LoadError
+from crm_lab.ingest_events import ingest
+from crm_lab.schema import Column, ensure_schema, table_spec
+from crm_lab.sources import InputFile, fingerprint, resolve_inputs, stage_raw
+from crm_lab.typing_checks import quote_ident, quote_literal, typed_select
+
+STRICT_EXAMPLES = 10
+
+
+@dataclass
+class FileReport:
+    file: str
+    table: str
+    rows_read: int = 0
+    rows_rejected: int = 0
+    rows_loaded: int = 0
+    events_duplicate: int = 0
+    events_quarantined: int = 0
+    ignored_columns: tuple[str, ...] = ()
+
+
+@dataclass
+class LoadReport:
+    load_id: int
+    fingerprint: str
+    files: list[FileReport]
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+    @property
+    def events_quarantined(self) -> int:
+        return sum(f.events_quarantined for f in self.files)
+
+    @property
+    def status(self) -> str:
+        return "ok_with_rejects" if self.rows_rejected or self.events_quarantined else "ok"
+
+    def summary(self) -> str:
+        """What a person reads after a load: per file, then the totals and where rejects are."""
+        lines = [f"load {self.load_id}: {len(self.files)} file(s) in {self.seconds:.2f} s, fingerprint {self.fingerprint[:12]}"]
+        for f in self.files:
+            detail = f"{f.rows_loaded} new" if f.table == EVENT_TABLE else f"{f.rows_loaded} upserted"
+            if f.table == EVENT_TABLE:
+                detail += f", {f.events_duplicate} already loaded, {f.events_quarantined} quarantined"
+            lines.append(f"  {f.file} -> {f.table}: {f.rows_read} read, {detail}, {f.rows_rejected} rejected")
+            if f.ignored_columns:
+                lines.append(f"    columns not in the contract, ignored: {', '.join(f.ignored_columns)}")
+        lines.extend(f"  {note}" for note in self.skipped)
+        if self.rows_rejected:
+            lines.append(f"{self.rows_rejected} row(s) rejected: SELECT * FROM load_rejects WHERE load_id = {self.load_id}")
+        if self.events_quarantined:
+            lines.append(
+                f"{self.events_quarantined} event(s) quarantined: "
+                f"SELECT * FROM events_rejected WHERE load_id = {self.load_id}"
+            )
+        return "\n".join(lines)
+
+
+def load(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    paths: list[str | os.PathLike] | tuple = (),
+    *,
+    table: str | None = None,
+    strict: bool = False,
+    lock_timeout: float | None = None,
+) -> LoadReport:
+    """Load export files (CSV, Parquet, JSON Lines) into the workbench database.
+
+    Parameters
+    ----------
+    db_path : path
+        The workbench database; created with the schema when missing.
+    paths : list of paths
+        Files, or folders whose files are named after contract tables (``deals.csv``,
+        ``events.parquet``, ...). Entity tables load before events.
+    table : str, optional
+        Load every file into this table instead of the one its name says.
+    strict : bool
+        Fail the whole load, writing nothing, when any row is rejected or event quarantined.
+    lock_timeout : float, optional
+        Seconds to wait for another process's lock on the database.
+
+    Returns
+    -------
+    LoadReport
+        Per-file counts, the load id and the inputs' fingerprint.
+
+    Raises
+    ------
+    LoadError
+        A file as a whole cannot be loaded (missing, unreadable, empty, not UTF-8, unknown
+        table, missing required column), or ``strict`` and a row was rejected. The database is
+        left exactly as it was.
+    """
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    inputs, skipped = resolve_inputs(list(paths), table)
+    digest = fingerprint(inputs)
+    with writing(db_path, lock_timeout=lock_timeout) as con:
+        con.begin()
+        try:
+            ensure_schema(con)
+            load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
+            reports = [_load_file(con, load_id, item) for item in inputs]
+            report = LoadReport(load_id, digest, reports, skipped)
+            if strict and report.status != "ok":
+                raise LoadError(_strict_message(con, report))
+            report.seconds = time.perf_counter() - started
+            _record_run(con, report, started_at)
+            _fault_point("before_commit")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return report
+
+
+def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) -> FileReport:
+    file_columns = stage_raw(con, item, "_raw")
+    spec = table_spec(item.table)
+    targets = _input_columns(item.table)
+    by_lower = {name.lower(): name for name in file_columns}
+    source_names = {c.name: by_lower[c.name] for c in targets if c.name in by_lower}
+    missing = [c.name for c in targets if c.required and c.name not in source_names]
+    if missing:
+        where = "" if item.fmt == "jsonl" else (" line 1" if item.fmt == "csv" else " schema")
+        raise LoadError(
+            f"{item.name}{where}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} for table {item.table}"
+        )
+    wanted = {c.name for c in targets}
+    ignored = tuple(name for name in file_columns if name.lower() not in wanted)
+    typed, errors = typed_select(targets, source_names)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT r._line, {typed}, {errors} AS _errors FROM _raw r")
+    con.execute(
+        f"""INSERT INTO load_rejects
+            SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
+                   e.column_name, e.value, e.reason
+            FROM (SELECT _line, unnest(_errors) AS e FROM _checked WHERE len(_errors) > 0)
+            ORDER BY _line"""
+    )
+    report = FileReport(item.name, item.table, ignored_columns=ignored)
+    report.rows_read = con.sql("SELECT count(*) FROM _checked").fetchall()[0][0]
+    con.execute("CREATE OR REPLACE TEMP TABLE _good AS SELECT * EXCLUDE (_errors) FROM _checked WHERE len(_errors) = 0")
+    if item.table == EVENT_TABLE:
+        counts = ingest(con, load_id, "_good")
+        report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
+    else:
+        report.rows_loaded = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
+    report.rows_rejected = con.sql(
+        "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ?", params=[load_id, item.name]
+    ).fetchall()[0][0]
+    for name in ("_raw", "_checked", "_good"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return report
+
+
+def _input_columns(table: str) -> list[Column]:
+    """The columns a file supplies. For events: the contract's envelope, payload read as text
+    (ingest validates it as JSON itself, to quarantine rather than reject a bad payload)."""
+    columns = table_spec(table).columns
+    if table != EVENT_TABLE:
+        return list(columns)
+    return [
+        Column(c.name, "VARCHAR", False) if c.name == "payload" else c for c in columns if c.name in EVENT_INPUT_COLUMNS
+    ]
+
+
+def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...], columns: list[str]) -> int:
+    """Replace rows with the same key; within one file a repeated key is a reject naming the
+    first line, so which row wins never depends on the order DuckDB happens to read in."""
+    partition = ", ".join(quote_ident(k) for k in key)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, min(_line) OVER (PARTITION BY {partition}) AS _first_line FROM _good")
+    con.execute(
+        f"""INSERT INTO load_rejects
+            SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
+                   {quote_literal(', '.join(key))}, concat_ws(', ', {partition}),
+                   'duplicate key: the same ' || {quote_literal(', '.join(key))} || ' is at line ' || _first_line
+            FROM _keyed WHERE _line <> _first_line ORDER BY _line"""
+    )
+    target = quote_ident(item.table)
+    match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
+    con.execute(f"DELETE FROM {target} USING _keyed k WHERE k._line = k._first_line AND {match}")
+    column_list = ", ".join(quote_ident(c) for c in columns)
+    con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM _keyed WHERE _line = _first_line ORDER BY _line")
+    loaded = con.sql("SELECT count(*) FROM _keyed WHERE _line = _first_line").fetchall()[0][0]
+    con.execute("DROP TABLE _keyed")
+    return loaded
+
+
+def _record_run(con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: datetime) -> None:
+    con.execute(
+        "INSERT INTO load_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+        [
+            report.load_id,
+            started_at,
+            report.status,
+            [f.file for f in report.files],
+            sorted({f.table for f in report.files}),
+            report.rows_read,
+            report.rows_read - report.rows_rejected,
+            report.rows_rejected,
+            sum(f.rows_loaded for f in report.files if f.table == EVENT_TABLE),
+            sum(f.events_duplicate for f in report.files),
+            report.events_quarantined,
+            report.fingerprint,
+            __version__,
+        ],
+    )
+
+
+def _strict_message(con: duckdb.DuckDBPyConnection, report: LoadReport) -> str:
+    examples = con.sql(
+        "SELECT file, line, column_name, value, reason FROM load_rejects WHERE load_id = ? ORDER BY file, line LIMIT ?",
+        params=[report.load_id, STRICT_EXAMPLES],
+    ).fetchall()
+    quarantined = con.sql(
+        "SELECT event_id, reason FROM events_rejected WHERE load_id = ? AND detected_by = 'load' LIMIT ?",
+        params=[report.load_id, STRICT_EXAMPLES],
+    ).fetchall()
+    lines = [
+        f"--strict: {report.rows_rejected} row(s) rejected and {report.events_quarantined} event(s) quarantined; nothing was loaded"
+    ]
+    lines += [f"  {file} line {line}, column {column} = {value!r}: {reason}" for file, line, column, value, reason in examples]
+    lines += [f"  event {event_id}: {reason}" for event_id, reason in quarantined]
+    return "\n".join(lines)
+
+
+def _fault_point(name: str) -> None:
+    """Crash here when CRM_LAB_FAULT names this point: how the tests prove a load killed before
+    its commit leaves the database untouched."""
+    if os.environ.get("CRM_LAB_FAULT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

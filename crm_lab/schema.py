@@ -1,0 +1,65 @@
+"""The workbench schema: SQL files under ``sql/schema``, one per table, named for the table.
+
+Each file states its table's key in a ``-- key: a, b`` comment; keys are not declared as
+constraints because primary keys slow bulk loads and have broken WAL replay after crashes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import duckdb
+
+from crm_lab.contract import BOOKKEEPING_TABLES, LOADABLE_TABLES
+
+_KEY_COMMENT = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def schema_sql(table: str) -> str:
+    """The CREATE TABLE statement of a table, as shipped in the package."""
+    return (files("crm_lab") / "sql" / "schema" / f"{table}.sql").read_text(encoding="utf-8")
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every missing contract and bookkeeping table (idempotent)."""
+    for table in LOADABLE_TABLES + BOOKKEEPING_TABLES:
+        con.execute(schema_sql(table))
+
+
+@cache
+def table_spec(table: str) -> TableSpec:
+    """Columns, types, required flags and key of a table, read from its SQL file via DuckDB."""
+    ddl = schema_sql(table)
+    match = _KEY_COMMENT.search(ddl)
+    key = tuple(part.strip() for part in match.group(1).split(",")) if match else ()
+    con = duckdb.connect()
+    try:
+        con.execute(ddl)
+        rows = con.sql(
+            "SELECT column_name, data_type, NOT is_nullable FROM duckdb_columns() "
+            "WHERE table_name = ? ORDER BY column_index",
+            params=[table],
+        ).fetchall()
+    finally:
+        con.close()
+    return TableSpec(table, key, tuple(Column(name, sql_type, required) for name, sql_type, required in rows))

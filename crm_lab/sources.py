@@ -1,0 +1,205 @@
+"""Input files for a load: which table each file feeds, its format, a fingerprint, and its rows as
+a raw DuckDB temp table with 1-based line numbers. Problems with a file as a whole (missing,
+unreadable, empty, not UTF-8, unknown table, missing required column) raise LoadError naming it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crm_lab.contract import LOADABLE_TABLES
+from crm_lab.errors import LoadError
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    table: str
+    fmt: str
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+
+def table_for(path: Path) -> str | None:
+    """``deals.csv`` and ``Deals.part-2.parquet`` both feed ``deals``."""
+    stem = path.name.split(".", 1)[0].lower()
+    return stem if stem in LOADABLE_TABLES else None
+
+
+def resolve_inputs(paths: list[str | os.PathLike], table: str | None = None) -> tuple[list[InputFile], list[str]]:
+    """Expand folders, decide each file's table and format, and check that each is readable and
+    non-empty. Returns the inputs in load order (entity tables before events) and notes on files
+    in folders that were skipped because no contract table has their name."""
+    if not paths:
+        raise LoadError("nothing to load: name one or more files or folders")
+    if table is not None and table not in LOADABLE_TABLES:
+        raise LoadError(f"unknown table {table!r} given with --table: expected one of {', '.join(LOADABLE_TABLES)}")
+    inputs: list[InputFile] = []
+    skipped: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.iterdir()):
+                if child.suffix.lower() not in FORMATS or child.name.startswith("."):
+                    continue
+                child_table = table or table_for(child)
+                if child_table is None:
+                    skipped.append(f"{child}: no contract table is named {child.name.split('.', 1)[0]!r}, skipped")
+                    continue
+                inputs.append(_checked(child, child_table))
+        else:
+            inferred = table or table_for(path)
+            if inferred is None and path.exists():
+                raise LoadError(
+                    f"{path}: unknown table {path.name.split('.', 1)[0]!r}: name the file after one of "
+                    f"{', '.join(LOADABLE_TABLES)}, or pass --table"
+                )
+            inputs.append(_checked(path, inferred or ""))
+    if not inputs:
+        raise LoadError(f"no loadable files found in {', '.join(map(str, paths))}")
+    order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
+    inputs.sort(key=lambda f: order[f.table])  # stable: files of one table keep the order given
+    return inputs, skipped
+
+
+def _checked(path: Path, table: str) -> InputFile:
+    if not path.exists():
+        raise LoadError(f"{path}: no such file")
+    if not path.is_file():
+        raise LoadError(f"{path}: not a regular file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise LoadError(f"{path}: unknown file format {path.suffix!r}: expected .csv, .parquet, .jsonl or .ndjson")
+    if not os.access(path, os.R_OK):
+        raise LoadError(f"{path}: cannot be read (permission denied)")
+    if path.stat().st_size == 0:
+        raise LoadError(f"{path}: file is empty")
+    return InputFile(path, table, fmt)
+
+
+def fingerprint(inputs: list[InputFile]) -> str:
+    """sha256 over each file's table, name and bytes, in load order."""
+    digest = hashlib.sha256()
+    for item in inputs:
+        digest.update(f"{item.table}\0{item.path.name}\0".encode())
+        with item.path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> list[str]:
+    """Read a file into ``temp_table`` with a ``_line`` column; return the file's column names.
+
+    CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
+    kept, not a failed read; Parquet keeps its own types."""
+    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
+    try:
+        reader(con, item, temp_table)
+    except duckdb.Error as error:
+        raise LoadError(_explain_read_error(item, error)) from error
+    columns = [
+        name
+        for (name,) in con.sql(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND database_name = 'temp' ORDER BY column_index",
+            params=[temp_table],
+        ).fetchall()
+        if name != "_line"
+    ]
+    rows = con.sql(f"SELECT count(*) FROM {temp_table}").fetchall()[0][0]
+    if rows == 0:
+        raise LoadError(f"{item.name}: file is empty (a header but no rows)")
+    lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
+    repeated = sorted({c for c in lowered if lowered.count(c) > 1})
+    if repeated:
+        raise LoadError(f"{item.name} line 1: column {repeated[0]!r} appears more than once (names are case-insensitive)")
+    return columns
+
+
+def _csv_header(item: InputFile) -> list[str]:
+    """The header as written: DuckDB renames a repeated column (stage, stage_1), hiding it."""
+    with item.path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        return [name.strip() for name in next(csv.reader(handle), [])]
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    # CSV line numbers: the header is line 1, so data row k is line k + 1.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
+        "SELECT row_number() OVER () + 1 AS _line, * FROM read_csv(?, all_varchar = true, header = true)",
+        [str(item.path)],
+    )
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
+        "SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
+        "FROM read_parquet(?, file_row_number = true)",
+        [str(item.path)],
+    )
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    # Every value is read as text except the payload, kept as JSON so that an explicit null and a
+    # missing key stay different.
+    names = [
+        name
+        for name, *_ in con.sql(
+            "DESCRIBE SELECT * FROM read_json(?, format = 'newline_delimited')", params=[str(item.path)]
+        ).fetchall()
+    ]
+    columns = ", ".join(
+        f"'{name.replace(chr(39), chr(39) * 2)}': '{'JSON' if name.lower() == 'payload' else 'VARCHAR'}'" for name in names
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
+        "SELECT row_number() OVER () AS _line, * "
+        f"FROM read_json(?, format = 'newline_delimited', columns = {{{columns}}})",
+        [str(item.path)],
+    )
+
+
+def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
+    text = str(error)
+    if "unicode" in text.lower() or "utf-8" in text.lower() or "utf8" in text.lower():
+        located = _first_invalid_utf8(item)
+        if located:
+            return located
+    first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}[item.fmt]
+    return f"{item.name}: cannot be read as {kind}: {first_line}"
+
+
+def _first_invalid_utf8(item: InputFile) -> str | None:
+    """Where the first byte that is not UTF-8 sits: line, column name (CSV) and the byte."""
+    data = item.path.read_bytes()
+    try:
+        data.decode("utf-8")
+        return None
+    except UnicodeDecodeError as bad:
+        offset = bad.start
+    line = data.count(b"\n", 0, offset) + 1
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = ""
+    if item.fmt == "csv":
+        header_end = data.find(b"\n")
+        header = next(csv.reader(io.StringIO(data[: header_end if header_end >= 0 else len(data)].decode("utf-8", "replace"))))
+        prefix = data[line_start:offset].decode("utf-8", "replace")
+        field_index = len(next(csv.reader(io.StringIO(prefix)), [""])) - 1 if prefix else 0
+        if 0 <= field_index < len(header):
+            column = f", column {header[field_index].strip()}"
+    return (
+        f"{item.name} line {line}{column}: byte 0x{data[offset]:02x} is not valid UTF-8; "
+        "save the file as UTF-8 (in Excel: CSV UTF-8) and load it again"
+    )
