@@ -82,7 +82,9 @@ def _parse_sql(source_table: str) -> str:
                  CASE WHEN _ptype IS NOT NULL THEN CAST(json(_ptext) AS VARCHAR) ELSE _ptext END) AS content_hash,
             CASE
                 WHEN _ptype IS NULL THEN 'malformed payload: not valid JSON'
-                WHEN _ptype <> 'OBJECT' THEN 'malformed payload: a JSON ' || lower(_ptype) || ', not an object'
+                WHEN _ptype <> 'OBJECT' THEN 'malformed payload: a JSON ' || CASE _ptype
+                    WHEN 'VARCHAR' THEN 'string' WHEN 'ARRAY' THEN 'array' WHEN 'BOOLEAN' THEN 'boolean'
+                    WHEN 'NULL' THEN 'null' ELSE 'number' END || ', not an object'
                 WHEN aggregate_type NOT IN ({known_types})
                     THEN 'unknown aggregate type ' || '''' || aggregate_type || '''' || ' (known: ' || {quote_literal(', '.join(sorted(AGGREGATES)))} || ')'
                 {allowed}
