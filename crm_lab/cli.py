@@ -28,6 +28,12 @@ def _load(args: argparse.Namespace) -> None:
     print(report.summary())
 
 
+def _replay(args: argparse.Namespace) -> None:
+    from crm_lab.replay import replay
+
+    print(replay(args.db, full=args.full, period=args.period).summary())
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
@@ -56,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of files named after tables")
     load.add_argument("--table", help="load every file into this table instead of the one its name says")
     load.add_argument("--strict", action="store_true", help="fail the whole load if any row is rejected")
+
+    rep = command("replay", _replay, "fold the event log into history, current state and pipeline snapshots")
+    rep.add_argument("--full", action="store_true", help="rebuild everything, not only aggregates with new events")
+    rep.add_argument("--period", choices=("week", "month", "quarter"), default="week",
+                     help="pipeline_snapshots period (default week; a change rebuilds everything)")
 
     demo = command("demo", _demo, "build the demo database from a generated world")
     demo.add_argument("--deals", type=int, default=3000)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from crm_lab.generate import generate
 from crm_lab.load import load
+from crm_lab.replay import replay
 
 DEMO_COMPANIES = 3
 
 
 def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42) -> str:
-    """Generate a world into ``data/generated/demo`` and load it into a fresh database at
+    """Generate a world into ``data/generated/demo``, load and replay it into a fresh database at
     ``db_path``. The database is built beside the target and moved into place, so a reader never
     sees a half-built demo. Returns a summary for the console."""
     db_path = Path(db_path)
@@ -25,7 +26,8 @@ def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42)
     for leftover in (building, building.with_name(building.name + ".wal")):
         leftover.unlink(missing_ok=True)
     report = load(building, [world])
+    replayed = replay(building)
     # A write-ahead log left by the old file would be replayed into the new one.
     Path(str(db_path) + ".wal").unlink(missing_ok=True)
     os.replace(building, db_path)
-    return f"{summary.describe()}\n{report.summary()}\ndemo database: {db_path}"
+    return f"{summary.describe()}\n{report.summary()}\n{replayed.summary()}\ndemo database: {db_path}"

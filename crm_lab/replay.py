@@ -1,0 +1,219 @@
+"""``crm-lab replay``: fold the event log into SCD2 history, current state, period snapshots and
+the replay-time quarantine.
+
+Incremental by default: only the aggregates that received events in loads since the last replay
+are rebuilt (late events included, since a whole aggregate is refolded). A full rebuild happens
+on ``full=True``, on the first replay, when the fold logic's ``REPLAY_VERSION`` differs from the
+last run's, or when the snapshot period changes. Incremental and full give identical tables.
+All of it is one transaction: readers see the old state or the new, never a mix."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.resources import files
+
+import duckdb
+
+from crm_lab import __version__
+from crm_lab.db import DEFAULT_DB, writing
+from crm_lab.errors import CrmLabError
+from crm_lab.schema import ensure_schema, schema_sql
+
+# Bump when the fold's output changes for the same events: the next replay then rebuilds all.
+REPLAY_VERSION = 1
+PERIOD_STEPS = {"week": "7 days", "month": "1 month", "quarter": "3 months"}
+HISTORIES = {"deal": "deal_history", "lead": "lead_history", "account": "account_history"}
+AGGREGATE_KEY = "company_id, aggregate_type, aggregate_id"
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    replay_id: int
+    mode: str
+    reason: str
+    through_load_id: int | None
+    aggregates: int
+    events: int
+    quarantined: int
+    history_rows: dict[str, int]
+    snapshot_rows: int
+    seconds: float
+
+    def summary(self) -> str:
+        lines = [
+            f"replay {self.replay_id} ({self.mode}: {self.reason}): {self.aggregates} aggregate(s), "
+            f"{self.events} event(s) folded, {self.quarantined} quarantined, in {self.seconds:.2f} s"
+        ]
+        lines += [f"  {table}: {rows} row(s)" for table, rows in self.history_rows.items()]
+        lines.append(f"  pipeline_snapshots: {self.snapshot_rows} row(s)")
+        if self.quarantined:
+            lines.append("quarantined: SELECT * FROM events_rejected WHERE detected_by = 'replay'")
+        return "\n".join(lines)
+
+
+def replay_sql(name: str) -> str:
+    return (files("crm_lab") / "sql" / "replay" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+REPLAY_TABLES = ("deal_history", "lead_history", "account_history", "pipeline_snapshots", "pipeline_period_ends", "replay_runs")
+
+
+def replay(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    *,
+    full: bool = False,
+    period: str = "week",
+    lock_timeout: float | None = None,
+) -> ReplayReport:
+    """Replay the event log into history, current state and snapshots.
+
+    Parameters
+    ----------
+    db_path : path
+        The workbench database, with ``events`` loaded.
+    full : bool
+        Rebuild everything instead of only the aggregates with new events.
+    period : {"week", "month", "quarter"}
+        Period of ``pipeline_snapshots`` (weeks end on Sunday). Changing it rebuilds all.
+    lock_timeout : float, optional
+        Seconds to wait for another process's lock on the database.
+    """
+    if period not in PERIOD_STEPS:
+        raise CrmLabError(f"period must be one of week, month, quarter; got {period!r}")
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc)
+    with writing(db_path, lock_timeout=lock_timeout) as con:
+        con.begin()
+        try:
+            report = _replay(con, full=full, period=period, started_at=started_at, started=started)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return report
+
+
+def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_at: datetime, started: float) -> ReplayReport:
+    ensure_schema(con)
+    for table in REPLAY_TABLES:
+        con.execute(schema_sql(table))
+    con.execute(replay_sql("views"))
+    con.execute("SET VARIABLE replay_period = ?", [period])
+    con.execute("SET VARIABLE replay_period_step = ?", [PERIOD_STEPS[period]])
+    through = _value(con, "SELECT max(load_id) FROM load_runs")
+    last = con.sql(
+        "SELECT replay_version, through_load_id, period FROM replay_runs ORDER BY replay_id DESC LIMIT 1"
+    ).fetchall()
+    mode, reason = _choose_mode(full, last, period)
+    if mode == "full":
+        con.execute("CREATE OR REPLACE TEMP VIEW _replay_input AS SELECT * FROM events")
+        for table in HISTORIES.values():
+            con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM events_rejected WHERE detected_by = 'replay'")
+    else:
+        last_through = last[0][1] or 0
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _replay_scope AS "
+            f"SELECT DISTINCT {AGGREGATE_KEY} FROM events WHERE load_id > ?",
+            [last_through],
+        )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _replay_input AS SELECT e.* FROM events e SEMI JOIN _replay_scope USING ({AGGREGATE_KEY})")
+        for aggregate, table in HISTORIES.items():
+            id_column = f"{aggregate}_id"
+            con.execute(
+                f"DELETE FROM {table} USING _replay_scope s WHERE s.aggregate_type = ? "
+                f"AND {table}.company_id = s.company_id AND {table}.{id_column} = s.aggregate_id",
+                [aggregate],
+            )
+        con.execute(
+            "DELETE FROM events_rejected USING _replay_scope s WHERE events_rejected.detected_by = 'replay' "
+            "AND events_rejected.company_id = s.company_id AND events_rejected.aggregate_type = s.aggregate_type "
+            "AND events_rejected.aggregate_id = s.aggregate_id"
+        )
+    con.execute(replay_sql("judge_events"))
+    con.execute(
+        """INSERT INTO events_rejected
+           SELECT event_id, company_id, aggregate_type, aggregate_id, seq, event_type, occurred_at, recorded_at,
+                  actor_id, CAST(payload AS VARCHAR), replay_reason, 'replay', load_id, content_hash
+           FROM _replay_judged WHERE replay_reason IS NOT NULL"""
+    )
+    for table in HISTORIES.values():
+        con.execute(f"INSERT INTO {table} {replay_sql(table)}")
+    snapshot_rows = _refresh_snapshots(con, mode, period)
+    counts = con.sql(
+        "SELECT count(DISTINCT (company_id, aggregate_type, aggregate_id)), count(*) FILTER (WHERE replay_reason IS NULL), "
+        "count(*) FILTER (WHERE replay_reason IS NOT NULL) FROM _replay_judged"
+    ).fetchall()[0]
+    history_rows = {table: _value(con, f"SELECT count(*) FROM {table}") for table in HISTORIES.values()}
+    replay_id = _value(con, "SELECT coalesce(max(replay_id), 0) + 1 FROM replay_runs")
+    seconds = time.perf_counter() - started
+    con.execute(
+        "INSERT INTO replay_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [replay_id, started_at, mode, reason, REPLAY_VERSION, through, period, counts[0], counts[1], counts[2], seconds, __version__],
+    )
+    for name in ("_replay_judged", "_replay_scope", "_replay_snapshot_ends", "_replay_snapshot_deals"):
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    con.execute("DROP VIEW IF EXISTS _replay_input")
+    return ReplayReport(replay_id, mode, reason, through, counts[0], counts[1], counts[2], history_rows, snapshot_rows, seconds)
+
+
+def _choose_mode(full: bool, last: list[tuple], period: str) -> tuple[str, str]:
+    if full:
+        return "full", "asked for"
+    if not last:
+        return "full", "first replay"
+    version, _, last_period = last[0]
+    if version != REPLAY_VERSION:
+        return "full", f"fold logic changed (version {version} -> {REPLAY_VERSION})"
+    if last_period != period:
+        return "full", f"snapshot period changed ({last_period} -> {period})"
+    return "incremental", "new loads only"
+
+
+def _refresh_snapshots(con: duckdb.DuckDBPyConnection, mode: str, period: str) -> int:
+    """Full: every period end x every deal. Incremental: the rebuilt deals at every period end,
+    plus every deal at period ends that did not exist before (the log grew past them)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _replay_all_ends AS {replay_sql('period_ends')}")
+    if mode == "full":
+        con.execute("DELETE FROM pipeline_snapshots")
+        con.execute("CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS SELECT * FROM _replay_all_ends")
+        con.execute("CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS SELECT * FROM deal_history")
+        con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
+    else:
+        touched = "SELECT company_id, aggregate_id AS deal_id FROM _replay_scope WHERE aggregate_type = 'deal'"
+        con.execute(
+            f"DELETE FROM pipeline_snapshots USING ({touched}) t "
+            "WHERE pipeline_snapshots.company_id = t.company_id AND pipeline_snapshots.deal_id = t.deal_id"
+        )
+        con.execute(
+            "DELETE FROM pipeline_snapshots WHERE (company_id, period_end) NOT IN (SELECT (company_id, period_end) FROM _replay_all_ends)"
+        )
+        # Rebuilt deals at every period end.
+        con.execute("CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS SELECT * FROM _replay_all_ends")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS "
+            f"SELECT h.* FROM deal_history h SEMI JOIN ({touched}) t USING (company_id, deal_id)"
+        )
+        con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
+        # Every other deal at the period ends that are new since the last replay.
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS "
+            "SELECT * FROM _replay_all_ends a ANTI JOIN pipeline_period_ends p USING (company_id, period, period_end)"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS "
+            f"SELECT h.* FROM deal_history h ANTI JOIN ({touched}) t USING (company_id, deal_id)"
+        )
+        con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
+    con.execute("DELETE FROM pipeline_period_ends")
+    con.execute("INSERT INTO pipeline_period_ends SELECT * FROM _replay_all_ends")
+    con.execute("DROP VIEW IF EXISTS _replay_snapshot_deals")
+    con.execute("DROP TABLE IF EXISTS _replay_all_ends")
+    return _value(con, "SELECT count(*) FROM pipeline_snapshots")
+
+
+def _value(con: duckdb.DuckDBPyConnection, query: str):
+    return con.sql(query).fetchall()[0][0]

@@ -1,0 +1,28 @@
+-- Fold valid account events into versions: patches only. Same rules as deal_history.sql.
+WITH account_events AS (
+    SELECT * FROM _replay_judged WHERE aggregate_type = 'account' AND replay_reason IS NULL
+), folded AS (
+    SELECT company_id, aggregate_id AS account_id, order_key, occurred_at, event_id, event_type,
+        arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
+        arg_max_null(industry, CASE WHEN list_contains(payload_keys, 'industry') THEN order_key END) OVER fold AS industry,
+        arg_max_null(employees, CASE WHEN list_contains(payload_keys, 'employees') THEN order_key END) OVER fold AS employees,
+        arg_max_null(potential, CASE WHEN list_contains(payload_keys, 'potential') THEN order_key END) OVER fold AS potential,
+        arg_max_null(territory_id, CASE WHEN list_contains(payload_keys, 'territory_id') THEN order_key END) OVER fold AS territory_id,
+        arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
+        first_value(occurred_at) OVER fold AS created_at,
+        lead(occurred_at) OVER fold AS next_event_at
+    FROM account_events
+    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), instants AS (
+    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, account_id ORDER BY order_key) AS valid_to
+    FROM folded
+    WHERE next_event_at IS DISTINCT FROM occurred_at
+)
+SELECT company_id, account_id,
+    row_number() OVER (PARTITION BY company_id, account_id ORDER BY occurred_at) AS version,
+    occurred_at AS valid_from, valid_to,
+    name, industry, employees, potential, territory_id, owner_rep_id, created_at,
+    event_id AS last_event_id
+FROM instants
+WHERE event_type <> 'deleted'

@@ -1,0 +1,57 @@
+-- Fold valid deal events into versions (DESIGN.md, "Deal event semantics").
+-- A field takes the value of the last event that set it. arg_max_null keeps an explicit JSON
+-- null (a clear); arg_max and last_value(... IGNORE NULLS) would skip it and bring the old value
+-- back. The key is NULL for events that do not set the field, so they are passed over.
+WITH deal_events AS (
+    SELECT *, event_type IN ('created', 'won', 'lost', 'reopened') AS sets_lifecycle
+    FROM _replay_judged
+    WHERE aggregate_type = 'deal' AND replay_reason IS NULL
+), folded AS (
+    SELECT company_id, aggregate_id AS deal_id, order_key, occurred_at, event_id, event_type,
+        arg_max_null(account_id, CASE WHEN list_contains(payload_keys, 'account_id') THEN order_key END) OVER fold AS account_id,
+        arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
+        arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
+        arg_max_null(
+            CASE event_type WHEN 'won' THEN 'closed_won' WHEN 'lost' THEN 'closed_lost' ELSE stage END,
+            CASE WHEN event_type IN ('won', 'lost') OR list_contains(payload_keys, 'stage') THEN order_key END
+        ) OVER fold AS stage,
+        arg_max_null(amount, CASE WHEN list_contains(payload_keys, 'amount') THEN order_key END) OVER fold AS amount,
+        arg_max_null(currency, CASE WHEN list_contains(payload_keys, 'currency') THEN order_key END) OVER fold AS currency,
+        arg_max_null(expected_close_date, CASE WHEN list_contains(payload_keys, 'expected_close_date') THEN order_key END) OVER fold AS expected_close_date,
+        arg_max_null(lost_reason, CASE WHEN list_contains(payload_keys, 'lost_reason') THEN order_key END) OVER fold AS lost_reason,
+        arg_max_null(event_type IN ('won', 'lost'), CASE WHEN sets_lifecycle THEN order_key END) OVER fold AS is_closed,
+        arg_max_null(CASE event_type WHEN 'won' THEN true WHEN 'lost' THEN false END,
+                     CASE WHEN sets_lifecycle THEN order_key END) OVER fold AS is_won,
+        arg_max_null(CASE WHEN event_type IN ('won', 'lost') THEN occurred_at END,
+                     CASE WHEN sets_lifecycle THEN order_key END) OVER fold AS closed_at,
+        first_value(occurred_at) OVER fold AS created_at,
+        -- Events sharing an instant make one version: keep the last of them.
+        lead(occurred_at) OVER fold AS next_event_at
+    FROM deal_events
+    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), instants AS (
+    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, deal_id ORDER BY order_key) AS valid_to
+    FROM folded
+    WHERE next_event_at IS DISTINCT FROM occurred_at
+), versions AS (
+    -- A delete ends the previous version and starts none.
+    SELECT *,
+        stage IS DISTINCT FROM lag(stage) OVER by_time AS enters_stage,
+        coalesce(expected_close_date > lag(expected_close_date) OVER by_time, false) AS pushes_close_date
+    FROM instants
+    WHERE event_type <> 'deleted'
+    WINDOW by_time AS (PARTITION BY company_id, deal_id ORDER BY occurred_at)
+)
+SELECT company_id, deal_id,
+    row_number() OVER running AS version,
+    occurred_at AS valid_from, valid_to,
+    account_id, owner_rep_id, name, stage, amount, currency, expected_close_date, lost_reason,
+    is_closed, is_won, closed_at, created_at,
+    max(CASE WHEN enters_stage THEN occurred_at END) OVER running AS stage_entered_at,
+    CAST(sum(CAST(pushes_close_date AS INTEGER)) OVER running AS INTEGER) AS close_date_push_count,
+    first_value(amount) OVER running AS amount_at_creation,
+    event_id AS last_event_id
+FROM versions
+WINDOW running AS (PARTITION BY company_id, deal_id ORDER BY occurred_at
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)

@@ -1,0 +1,36 @@
+-- Fold valid lead events into versions: patches, plus converted (status 'converted',
+-- converted_at) and disqualified (status 'disqualified'). Same rules as deal_history.sql.
+WITH lead_events AS (
+    SELECT * FROM _replay_judged WHERE aggregate_type = 'lead' AND replay_reason IS NULL
+), folded AS (
+    SELECT company_id, aggregate_id AS lead_id, order_key, occurred_at, event_id, event_type,
+        arg_max_null(account_id, CASE WHEN list_contains(payload_keys, 'account_id') THEN order_key END) OVER fold AS account_id,
+        arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
+        arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
+        arg_max_null(source, CASE WHEN list_contains(payload_keys, 'source') THEN order_key END) OVER fold AS source,
+        arg_max_null(industry, CASE WHEN list_contains(payload_keys, 'industry') THEN order_key END) OVER fold AS industry,
+        arg_max_null(employees, CASE WHEN list_contains(payload_keys, 'employees') THEN order_key END) OVER fold AS employees,
+        arg_max_null(score, CASE WHEN list_contains(payload_keys, 'score') THEN order_key END) OVER fold AS score,
+        arg_max_null(
+            CASE event_type WHEN 'converted' THEN 'converted' WHEN 'disqualified' THEN 'disqualified' ELSE status END,
+            CASE WHEN event_type IN ('converted', 'disqualified') OR list_contains(payload_keys, 'status') THEN order_key END
+        ) OVER fold AS status,
+        arg_max_null(deal_id, CASE WHEN list_contains(payload_keys, 'deal_id') THEN order_key END) OVER fold AS deal_id,
+        max(CASE WHEN event_type = 'converted' THEN occurred_at END) OVER fold AS converted_at,
+        first_value(occurred_at) OVER fold AS created_at,
+        lead(occurred_at) OVER fold AS next_event_at
+    FROM lead_events
+    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+), instants AS (
+    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, lead_id ORDER BY order_key) AS valid_to
+    FROM folded
+    WHERE next_event_at IS DISTINCT FROM occurred_at
+)
+SELECT company_id, lead_id,
+    row_number() OVER (PARTITION BY company_id, lead_id ORDER BY occurred_at) AS version,
+    occurred_at AS valid_from, valid_to,
+    account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
+    created_at, converted_at, event_id AS last_event_id
+FROM instants
+WHERE event_type <> 'deleted'
