@@ -23,77 +23,79 @@ CREATE OR REPLACE MACRO accounts_as_of(ts) AS TABLE
 SELECT * FROM account_history
 WHERE valid_from <= CAST(ts AS TIMESTAMPTZ) AND coalesce(valid_to, 'infinity'::TIMESTAMPTZ) > CAST(ts AS TIMESTAMPTZ);
 
--- Pipeline waterfall between two instants, one row per deal that was in the pipeline at t0 or
--- t1, or entered it and closed in between. The pipeline is the open deals, optionally only those
--- whose expected_close_date lies in [close_from, close_to]. For every row, to the cent:
+-- Pipeline waterfall between two instants, one row per deal that moved in the pipeline. The
+-- pipeline is the open deals, optionally only those whose expected_close_date lies in
+-- [close_from, close_to]. The deal's path is walked version by version from its state at t0 to
+-- its state at t1, and every step is booked, so for every row and every sum, to the cent:
 --   start + created + pulled_in + amount_up - amount_down - pushed_out - won - lost = "end".
--- A deal enters as start (in the pipeline at t0), pulled_in (open at t0 outside the window) or
--- created (not open at t0: new, or reopened); it leaves as "end", won, lost (lost or deleted),
--- or pushed_out (still open, outside the window). amount_up/amount_down carry the amount change
--- between entering and leaving, so won and lost are the amounts actually closed.
+-- Entering the pipeline is `created` (a new deal, or a reopened one) or `pulled_in` (an open deal
+-- whose close date moved into the window), at the amount it has when it enters. Leaving is
+-- `won`, `lost` (lost or deleted) or `pushed_out`, at the amount it has when it leaves. A change
+-- of amount while in the pipeline (including on the leaving step) is amount_up / amount_down. A
+-- deal outside the window that closes with a close date inside it enters and leaves at once.
 CREATE OR REPLACE MACRO pipeline_movement(t0, t1, close_from := NULL, close_to := NULL) AS TABLE
-WITH at_start AS (
-    SELECT company_id, deal_id, amount, is_closed, expected_close_date, owner_rep_id, stage
+WITH path AS (
+    SELECT company_id, deal_id, 0 AS step, amount, is_closed, is_won, closed_at, expected_close_date,
+        owner_rep_id, stage, valid_to
     FROM deals_as_of(t0)
-), latest AS (
-    -- The last version begun by t1; for a deal deleted by t1 it ends at the delete.
-    SELECT * FROM deal_history
-    WHERE valid_from <= CAST(t1 AS TIMESTAMPTZ)
-    QUALIFY row_number() OVER (PARTITION BY company_id, deal_id ORDER BY version DESC) = 1
-), joined AS (
-    SELECT
-        coalesce(l.company_id, s.company_id) AS company_id,
-        coalesce(l.deal_id, s.deal_id) AS deal_id,
-        coalesce(l.owner_rep_id, s.owner_rep_id) AS owner_rep_id,
-        coalesce(l.stage, s.stage) AS stage,
-        s.deal_id IS NOT NULL AND NOT s.is_closed AS open_at_start,
-        s.deal_id IS NOT NULL AND NOT s.is_closed
-            AND coalesce((close_from IS NULL OR s.expected_close_date >= CAST(close_from AS DATE))
-                     AND (close_to IS NULL OR s.expected_close_date <= CAST(close_to AS DATE)), false) AS in_start,
-        coalesce(s.amount, 0) AS start_amount,
-        l.valid_to IS NOT NULL AND l.valid_to <= CAST(t1 AS TIMESTAMPTZ) AS deleted,
-        l.deal_id IS NOT NULL AND l.is_closed AND l.closed_at > CAST(t0 AS TIMESTAMPTZ) AS closed_between,
-        l.is_won AS won_flag,
-        l.deal_id IS NOT NULL AND NOT l.is_closed AS open_at_end,
-        coalesce((close_from IS NULL OR l.expected_close_date >= CAST(close_from AS DATE))
-             AND (close_to IS NULL OR l.expected_close_date <= CAST(close_to AS DATE)), false) AS end_in_window,
-        coalesce(l.amount, 0) AS end_amount
-    FROM latest l
-    FULL JOIN at_start s ON s.company_id = l.company_id AND s.deal_id = l.deal_id
-), classified AS (
+    UNION ALL
+    SELECT company_id, deal_id, version AS step, amount, is_closed, is_won, closed_at, expected_close_date,
+        owner_rep_id, stage, valid_to
+    FROM deal_history
+    WHERE valid_from > CAST(t0 AS TIMESTAMPTZ) AND valid_from <= CAST(t1 AS TIMESTAMPTZ)
+), states AS (
     SELECT *,
-        CASE
-            WHEN deleted THEN 'lost'
-            WHEN open_at_end AND end_in_window THEN 'end'
-            WHEN closed_between AND won_flag THEN 'won'
-            WHEN closed_between THEN 'lost'
-            WHEN open_at_end THEN 'pushed_out'
-        END AS exit_bucket
-    FROM joined
-), participating AS (
+        NOT is_closed AND coalesce((close_from IS NULL OR expected_close_date >= CAST(close_from AS DATE))
+                               AND (close_to IS NULL OR expected_close_date <= CAST(close_to AS DATE)), false) AS in_pipeline,
+        coalesce((close_from IS NULL OR CAST(closed_at AS DATE) >= CAST(close_from AS DATE))
+             AND (close_to IS NULL OR CAST(closed_at AS DATE) <= CAST(close_to AS DATE)), false) AS closes_in_window,
+        coalesce(amount, 0) AS amt,
+        row_number() OVER (PARTITION BY company_id, deal_id ORDER BY step DESC) = 1 AS is_last,
+        valid_to IS NOT NULL AND valid_to <= CAST(t1 AS TIMESTAMPTZ) AS deleted_after
+    FROM path
+), steps AS (
     SELECT *,
-        CASE
-            WHEN in_start THEN 'start'
-            WHEN open_at_start THEN 'pulled_in'
-            ELSE 'created'
-        END AS entry_bucket,
-        CASE WHEN in_start OR open_at_start THEN start_amount ELSE end_amount END AS entry_amount
-    FROM classified
-    WHERE in_start
-       OR (NOT deleted AND open_at_end AND end_in_window)
-       OR (NOT deleted AND closed_between AND end_in_window)
+        lag(step) OVER walk IS NOT NULL AS has_prev,
+        coalesce(lag(in_pipeline) OVER walk, false) AS prev_in,
+        lag(is_closed) OVER walk AS prev_closed,
+        coalesce(lag(amt) OVER walk, 0) AS prev_amt
+    FROM states
+    WINDOW walk AS (PARTITION BY company_id, deal_id ORDER BY step)
+), booked AS (
+    SELECT *,
+        has_prev AND NOT prev_closed AND is_closed AND (prev_in OR closes_in_window) AS closes_here,
+        step = 0 AND in_pipeline AS starts_in
+    FROM steps
+), moves AS (
+    SELECT company_id, deal_id, is_last, owner_rep_id, stage,
+        CASE WHEN starts_in THEN amt ELSE 0 END AS start,
+        CASE WHEN step > 0 AND NOT prev_in AND (in_pipeline OR closes_here) AND (NOT has_prev OR prev_closed) THEN amt ELSE 0 END AS created,
+        CASE WHEN step > 0 AND NOT prev_in AND (in_pipeline OR closes_here) AND has_prev AND NOT prev_closed THEN amt ELSE 0 END AS pulled_in,
+        CASE WHEN step > 0 AND prev_in THEN greatest(amt - prev_amt, 0) ELSE 0 END AS amount_up,
+        CASE WHEN step > 0 AND prev_in THEN greatest(prev_amt - amt, 0) ELSE 0 END AS amount_down,
+        CASE WHEN (prev_in AND NOT in_pipeline OR closes_here) AND NOT is_closed THEN amt ELSE 0 END AS pushed_out,
+        CASE WHEN (prev_in OR closes_here) AND is_closed AND is_won THEN amt ELSE 0 END AS won,
+        CASE WHEN (prev_in OR closes_here) AND is_closed AND NOT is_won THEN amt ELSE 0 END
+            + CASE WHEN is_last AND deleted_after AND in_pipeline THEN amt ELSE 0 END AS lost,
+        CASE WHEN is_last AND NOT deleted_after AND in_pipeline THEN amt ELSE 0 END AS "end"
+    FROM booked
 )
-SELECT company_id, deal_id, owner_rep_id, stage,
-    CAST(CASE WHEN entry_bucket = 'start' THEN entry_amount ELSE 0 END AS DECIMAL(18, 2)) AS start,
-    CAST(CASE WHEN entry_bucket = 'created' THEN entry_amount ELSE 0 END AS DECIMAL(18, 2)) AS created,
-    CAST(CASE WHEN entry_bucket = 'pulled_in' THEN entry_amount ELSE 0 END AS DECIMAL(18, 2)) AS pulled_in,
-    CAST(greatest(end_amount - entry_amount, 0) AS DECIMAL(18, 2)) AS amount_up,
-    CAST(greatest(entry_amount - end_amount, 0) AS DECIMAL(18, 2)) AS amount_down,
-    CAST(CASE WHEN exit_bucket = 'pushed_out' THEN end_amount ELSE 0 END AS DECIMAL(18, 2)) AS pushed_out,
-    CAST(CASE WHEN exit_bucket = 'won' THEN end_amount ELSE 0 END AS DECIMAL(18, 2)) AS won,
-    CAST(CASE WHEN exit_bucket = 'lost' THEN end_amount ELSE 0 END AS DECIMAL(18, 2)) AS lost,
-    CAST(CASE WHEN exit_bucket = 'end' THEN end_amount ELSE 0 END AS DECIMAL(18, 2)) AS "end"
-FROM participating;
+SELECT company_id, deal_id,
+    arg_max(owner_rep_id, is_last) AS owner_rep_id,
+    arg_max(stage, is_last) AS stage,
+    CAST(sum(start) AS DECIMAL(18, 2)) AS start,
+    CAST(sum(created) AS DECIMAL(18, 2)) AS created,
+    CAST(sum(pulled_in) AS DECIMAL(18, 2)) AS pulled_in,
+    CAST(sum(amount_up) AS DECIMAL(18, 2)) AS amount_up,
+    CAST(sum(amount_down) AS DECIMAL(18, 2)) AS amount_down,
+    CAST(sum(pushed_out) AS DECIMAL(18, 2)) AS pushed_out,
+    CAST(sum(won) AS DECIMAL(18, 2)) AS won,
+    CAST(sum(lost) AS DECIMAL(18, 2)) AS lost,
+    CAST(sum("end") AS DECIMAL(18, 2)) AS "end"
+FROM moves
+GROUP BY company_id, deal_id
+HAVING sum(start) <> 0 OR sum(created) <> 0 OR sum(pulled_in) <> 0 OR sum(amount_up) <> 0 OR sum(amount_down) <> 0
+    OR sum(pushed_out) <> 0 OR sum(won) <> 0 OR sum(lost) <> 0 OR sum("end") <> 0;
 
 -- The same waterfall summed per company, per company and owner, and per company and stage
 -- (stage as of t1); grouped_by says which.

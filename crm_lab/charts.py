@@ -1,0 +1,70 @@
+"""matplotlib charts for notebooks and reports: static images that embed in exported HTML."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import polars as pl
+
+WATERFALL_STEPS = (
+    ("start", "Start", 1),
+    ("created", "Created", 1),
+    ("pulled_in", "Pulled in", 1),
+    ("amount_up", "Amount up", 1),
+    ("amount_down", "Amount down", -1),
+    ("pushed_out", "Pushed out", -1),
+    ("won", "Won", -1),
+    ("lost", "Lost", -1),
+)
+
+
+def money(value: float) -> str:
+    return f"{value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"{value / 1e3:,.1f}k"
+
+
+def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
+    """Bars from start to end; each step floats on the running total."""
+    row = {k: float(v or 0) for k, v in totals.row(0, named=True).items()}
+    fig, ax = plt.subplots(figsize=(9, 4))
+    running = 0.0
+    labels = []
+    for index, (key, label, sign) in enumerate(WATERFALL_STEPS):
+        value = row[key]
+        if key == "start":
+            bottom, height, colour = 0.0, value, "#4C72B0"
+            running = value
+        else:
+            bottom = running if sign > 0 else running - value
+            height = value
+            running += sign * value
+            colour = "#55A868" if sign > 0 else "#C44E52"
+        ax.bar(index, height, bottom=bottom, color=colour)
+        ax.text(index, bottom + height, money(value), ha="center", va="bottom", fontsize=8)
+        labels.append(label)
+    ax.bar(len(labels), row["end"], color="#4C72B0")
+    ax.text(len(labels), row["end"], money(row["end"]), ha="center", va="bottom", fontsize=8)
+    labels.append("End")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_ylabel("amount")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def bar_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None):
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.bar([str(v) for v in frame[x].to_list()], [float(v or 0) for v in frame[y].to_list()], color="#4C72B0")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel or y)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    return fig
+
+
+def line_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None):
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    ax.plot(frame[x].to_list(), [float(v or 0) for v in frame[y].to_list()], color="#4C72B0")
+    ax.set_title(title)
+    ax.set_ylabel(ylabel or y)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
