@@ -127,6 +127,12 @@ class GenerateSummary:
     truth: Path
     fmt: str
 
+    def describe(self) -> str:
+        """One line per table, for the console."""
+        lines = [f"generated {self.events} events in {self.out_dir} ({self.fmt}); parameters in {self.truth.name}"]
+        lines += [f"  {table}: {count} rows" for table, count in self.rows.items()]
+        return "\n".join(lines)
+
 
 # ------------------------------------------------------------------------------------ validation
 
