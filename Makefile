@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 	$(BIN)/crm-lab demo --db $(DB)
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbval-lax
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import polars as pl
+from matplotlib.ticker import FuncFormatter
 
 WATERFALL_STEPS = (
     ("start", "Start", 1),
@@ -19,6 +20,9 @@ WATERFALL_STEPS = (
 
 def money(value: float) -> str:
     return f"{value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"{value / 1e3:,.1f}k"
+
+
+MONEY_AXIS = FuncFormatter(lambda value, _: money(value))
 
 
 def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
@@ -45,6 +49,7 @@ def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
     labels.append("End")
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel("amount")
+    ax.yaxis.set_major_formatter(MONEY_AXIS)
     ax.set_title(title)
     fig.tight_layout()
     return fig

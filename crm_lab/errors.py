@@ -15,3 +15,7 @@ class DatabaseMissingError(CrmLabError):
 
 class LoadError(CrmLabError):
     """A load was refused; nothing was written."""
+
+
+class InvalidArgument(CrmLabError, ValueError):
+    """A parameter has a bad value; the message names the parameter and the value."""

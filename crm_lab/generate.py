@@ -37,6 +37,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from crm_lab import _arrow as A
+from crm_lab.errors import InvalidArgument
 from crm_lab import _world as W
 from crm_lab.contract import EVENT_INPUT_COLUMNS, EVENT_TABLE, LOADABLE_TABLES
 
@@ -139,15 +140,15 @@ class GenerateSummary:
 
 def _int_arg(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise InvalidArgument(f"{name} must be an integer, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise InvalidArgument(f"{name} must be >= {minimum}, got {value!r}")
     return int(value)
 
 
 def _date_arg(name: str, value) -> dt.date:
     if isinstance(value, dt.datetime):
-        raise ValueError(f"{name} must be a date like '2024-01-01', got {value!r}")
+        raise InvalidArgument(f"{name} must be a date like '2024-01-01', got {value!r}")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -155,7 +156,7 @@ def _date_arg(name: str, value) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise ValueError(f"{name} must be a date like '2024-01-01', got {value!r}")
+    raise InvalidArgument(f"{name} must be a date like '2024-01-01', got {value!r}")
 
 
 # --------------------------------------------------------------------------------------- writers
@@ -270,15 +271,15 @@ def generate(
     seed = _int_arg("seed", seed, 0)
     chunk_deals = _int_arg("chunk_deals", chunk_deals, 1)
     if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ValueError(f"fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
+        raise InvalidArgument(f"fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
     start_d = _date_arg("start", start)
     end_d = _date_arg("end", end)
     if end_d < start_d:
-        raise ValueError(f"end must not be before start ({start_d.isoformat()}), got {end_d.isoformat()!r}")
+        raise InvalidArgument(f"end must not be before start ({start_d.isoformat()}), got {end_d.isoformat()!r}")
     try:
         out = Path(out_dir)
     except TypeError:
-        raise ValueError(f"out_dir must be a path, got {out_dir!r}") from None
+        raise InvalidArgument(f"out_dir must be a path, got {out_dir!r}") from None
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir must be a directory, got {str(out)!r} (a file)")
     out.mkdir(parents=True, exist_ok=True)

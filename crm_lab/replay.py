@@ -19,7 +19,7 @@ import duckdb
 
 from crm_lab import __version__
 from crm_lab.db import DEFAULT_DB, writing
-from crm_lab.errors import CrmLabError
+from crm_lab.errors import InvalidArgument
 from crm_lab.schema import ensure_schema, schema_sql
 
 # Bump when the fold's output changes for the same events: the next replay then rebuilds all.
@@ -82,7 +82,7 @@ def replay(
         Seconds to wait for another process's lock on the database.
     """
     if period not in PERIOD_STEPS:
-        raise CrmLabError(f"period must be one of week, month, quarter; got {period!r}")
+        raise InvalidArgument(f"period must be one of week, month, quarter; got {period!r}")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     with writing(db_path, lock_timeout=lock_timeout) as con:

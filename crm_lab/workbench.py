@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -64,6 +65,11 @@ class Workbench:
         if self.company is None:
             return "TRUE", []
         return f"{alias}company_id = ?", [self.company]
+
+    def instant(self, value) -> datetime:
+        """A timestamp, date or text such as '2025-03-31 23:59:59' as an aware UTC datetime
+        (text without an offset is UTC), as DuckDB reads it."""
+        return self.con.sql("SELECT CAST(? AS TIMESTAMPTZ)", params=[value]).fetchall()[0][0]
 
     def companies(self) -> list[str]:
         return [c for (c,) in self.con.sql("SELECT DISTINCT company_id FROM deal_history ORDER BY 1").fetchall()]
