@@ -25,7 +25,8 @@ from tests.test_replay_reference import (
     replay_quarantine,
 )
 
-REPLAY_TABLES = ("deal_history", "lead_history", "account_history", "events", "events_rejected")
+REPLAY_TABLES = ("deal_history", "lead_history", "account_history", "events", "events_rejected",
+                 "pipeline_snapshots", "pipeline_period_ends")
 
 
 def replayed_state(db: Path) -> dict:
