@@ -34,6 +34,12 @@ def _replay(args: argparse.Namespace) -> None:
     print(replay(args.db, full=args.full, period=args.period).summary())
 
 
+def _sql(args: argparse.Namespace) -> None:
+    from crm_lab.query import run_query
+
+    print(run_query(args.query, args.db, company=args.company, fmt=args.format, out=args.out))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
@@ -67,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--full", action="store_true", help="rebuild everything, not only aggregates with new events")
     rep.add_argument("--period", choices=("week", "month", "quarter"), default="week",
                      help="pipeline_snapshots period (default week; a change rebuilds everything)")
+
+    sql = command("sql", _sql, "run one read-only SQL query on the workbench")
+    sql.add_argument("query", metavar="SQL")
+    sql.add_argument("--company", help="see only this company's rows in every table, view and macro")
+    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    sql.add_argument("--out", help="write the result to this file (required for parquet)")
 
     demo = command("demo", _demo, "build the demo database from a generated world")
     demo.add_argument("--deals", type=int, default=3000)
