@@ -16,7 +16,7 @@ import polars as pl
 from crm_lab.load import load
 from crm_lab.replay import replay
 from crm_lab.sources import fingerprint, resolve_inputs
-from crm_lab.tenancy import open_connection
+from crm_lab.tenancy import open_connection, set_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -66,6 +66,11 @@ class Workbench:
         """A timestamp, date or text such as '2025-03-31 23:59:59' as an aware UTC datetime
         (text without an offset is UTC), as DuckDB reads it."""
         return self.con.sql("SELECT CAST(? AS TIMESTAMPTZ)", params=[value]).fetchall()[0][0]
+
+    def set_parameters(self, **values) -> None:
+        """Values for SQL to read as ``param('name')`` (as text; cast where used), bound rather
+        than formatted into queries, and visible to %%sql cells."""
+        set_parameters(self.con, **values)
 
     def companies(self) -> list[str]:
         return [c for (c,) in self.con.sql("SELECT DISTINCT company_id FROM deal_history ORDER BY 1").fetchall()]
@@ -129,3 +134,21 @@ class Workbench:
 def open_workbench(db_path: str | os.PathLike | None = None, company: str | None = None) -> Workbench:
     """A read-only workbench: ``db_path``, or the bundled sample when it is None."""
     return Workbench(Path(db_path) if db_path else sample_database(), company)
+
+
+def enable_sql_magic(workbench: Workbench) -> None:
+    """Load jupysql on the workbench's native DuckDB connection, returning polars, with its
+    telemetry and version check switched off (they would call out to the network)."""
+    os.environ["PLOOMBER_STATS_ENABLED"] = "false"
+    os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "1"
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("enable_sql_magic works inside IPython or Jupyter")
+    shell.run_line_magic("load_ext", "sql")
+    shell.run_line_magic("config", "SqlMagic.autopolars = True")
+    shell.run_line_magic("config", "SqlMagic.displaycon = False")
+    shell.run_line_magic("config", "SqlMagic.feedback = 0")
+    shell.user_ns["_crm_lab_connection"] = workbench.con
+    shell.run_line_magic("sql", "_crm_lab_connection")

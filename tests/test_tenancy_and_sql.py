@@ -161,3 +161,19 @@ def test_readers_coexist_and_a_writer_waits_with_a_clear_message(twin_tenants, t
             con.close()
     # With the readers gone the same load goes through.
     assert load(twin_tenants, [tmp_path / "deals.csv"]).files[0].rows_loaded == 1
+
+
+def test_notebook_parameters_are_bound_and_visible_to_cursors(twin_tenants):
+    from crm_lab.tenancy import set_parameters
+
+    con = open_connection(twin_tenants, "c2")
+    try:
+        hostile = "2025-06-30'); DROP TABLE deals; --"
+        set_parameters(con, as_of="2025-06-30 23:59:59", note=hostile)
+        cursor = con.cursor()  # how jupysql runs %%sql cells
+        assert cursor.sql("SELECT param('note')").fetchall() == [(hostile,)]
+        assert cursor.sql("SELECT DISTINCT company_id FROM deals_as_of(param('as_of'))").fetchall() == [("c2",)]
+        with pytest.raises(InvalidArgument, match="parameter names are letters, digits and underscores"):
+            set_parameters(con, **{"x; DROP": 1})
+    finally:
+        con.close()
