@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from crm_lab import __version__
 from crm_lab.db import DEFAULT_DB
-from crm_lab.errors import CrmLabError
+from crm_lab.errors import CrmLabError, InvalidArgument
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -40,10 +40,24 @@ def _sql(args: argparse.Namespace) -> None:
     print(run_query(args.query, args.db, company=args.company, fmt=args.format, out=args.out))
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from crm_lab.batch.run import ingest_only, run_batch
+
+    if args.ingest:
+        print(ingest_only(args.ingest, args.db))
+        return 0
+    if not args.spec:
+        raise InvalidArgument("name a pipeline spec (e.g. pipelines/weekly.yaml), or --ingest DIR")
+    result = run_batch(args.spec, args.db, jobs=args.jobs, only=args.only, retry_failed=args.retry_failed,
+                       scheduler=args.scheduler, output=args.out)
+    print(result.summary())
+    return 1 if result.failed else 0
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
-    print(build_demo(args.db, deals=args.deals, seed=args.seed))
+    print(build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,20 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
     sql.add_argument("--out", help="write the result to this file (required for parquet)")
 
+    batch = command("batch", _batch, "run a pipeline of notebooks with papermill into HTML reports")
+    batch.add_argument("spec", nargs="?", metavar="SPEC", help="a pipeline spec, e.g. pipelines/weekly.yaml")
+    batch.add_argument("--jobs", type=int, default=2, help="notebooks run at once (default 2)")
+    batch.add_argument("--only", nargs="+", metavar="NAME", help="run only these runs (names or glob patterns)")
+    batch.add_argument("--retry-failed", action="store_true", help="rerun only the runs that failed last time")
+    batch.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler (tcp://host:port) instead of the local pool")
+    batch.add_argument("--out", help="output folder instead of the spec's")
+    batch.add_argument("--ingest", metavar="DIR", help="only write the ledger and results a busy database kept on disk")
+
     demo = command("demo", _demo, "build the demo database from a generated world")
     demo.add_argument("--deals", type=int, default=3000)
     demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--pipeline", default="pipelines/weekly.yaml", help="the batch to run on it (default pipelines/weekly.yaml)")
+    demo.add_argument("--no-batch", action="store_true", help="only build the database")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        status = args.handler(args)
     except CrmLabError as error:
         print(f"crm-lab {args.command}: {error}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

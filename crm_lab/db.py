@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from crm_lab.errors import DatabaseLockedError, DatabaseMissingError
 
+T = TypeVar("T")
 DEFAULT_DB = Path("data/crm.duckdb")
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
@@ -56,13 +57,22 @@ def connect(
         )
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    con = retry_while_locked(lambda: duckdb.connect(str(path), read_only=read_only), path, lock_timeout)
+    # TimeZone cannot go in connect(config=...): the ICU extension loads only after the config.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def retry_while_locked(open_database: Callable[[], T], path: Path, lock_timeout: float | None = None) -> T:
+    """Call ``open_database`` until no other process holds ``path``'s lock, for at most
+    ``lock_timeout`` seconds (default ``CRM_LAB_LOCK_TIMEOUT`` or 30), then raise
+    :class:`DatabaseLockedError` naming the file, the holder and what to do."""
     timeout = lock_timeout_s() if lock_timeout is None else lock_timeout
     deadline = time.monotonic() + timeout
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
+            return open_database()
         except duckdb.IOException as error:
             if not _LOCK_MESSAGE.search(str(error)):
                 raise
@@ -76,9 +86,6 @@ def connect(
                 ) from error
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
-    # TimeZone cannot go in connect(config=...): the ICU extension loads only after the config.
-    con.execute("SET TimeZone = 'UTC'")
-    return con
 
 
 @contextmanager

@@ -19,10 +19,11 @@ from __future__ import annotations
 import os
 import re
 from importlib.resources import files
+from pathlib import Path
 
 import duckdb
 
-from crm_lab.db import DEFAULT_DB, connect
+from crm_lab.db import DEFAULT_DB, connect, retry_while_locked
 from crm_lab.errors import InvalidArgument
 
 ATTACHED = "workbench"
@@ -35,11 +36,11 @@ def open_connection(db_path: str | os.PathLike = DEFAULT_DB, company: str | None
     """A read-only workbench connection, scoped to ``company`` when given."""
     if company is not None and (not isinstance(company, str) or not company):
         raise InvalidArgument(f"company must be a non-empty company_id, got {company!r}")
-    source = connect(db_path, read_only=True)  # waits for a writer's lock, checks the file exists
-    source.close()
+    if not Path(db_path).exists():
+        connect(db_path, read_only=True)  # raises DatabaseMissingError with what to do
     con = duckdb.connect()
     con.execute("SET GLOBAL TimeZone = 'UTC'")
-    con.execute(f"ATTACH ? AS {ATTACHED} (READ_ONLY)", [str(db_path)])
+    retry_while_locked(lambda: con.execute(f"ATTACH ? AS {ATTACHED} (READ_ONLY)", [str(db_path)]), Path(db_path))
     tables = [
         (name, has_company)
         for name, has_company in con.sql(

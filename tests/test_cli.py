@@ -37,7 +37,7 @@ def test_generate_refuses_bad_arguments_with_the_parameter_named(tmp_path):
 
 def test_demo_builds_a_replayed_database(tmp_path):
     db = tmp_path / "demo" / "crm.duckdb"
-    built = crm_lab("demo", "--db", str(db), "--deals", "200")
+    built = crm_lab("demo", "--db", str(db), "--deals", "200", "--no-batch")
     assert built.returncode == 0, built.stderr
     assert built.stdout.strip().endswith(f"demo database: {db}")
     assert query(db, "SELECT count(*) > 0 FROM deals_current") == [(True,)]

@@ -1,0 +1,133 @@
+"""One notebook run: papermill through its Python API, then self-contained HTML. Runs in a worker
+process (a local pool or a Dask worker), one kernel per run."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import papermill
+import psutil
+from nbconvert import HTMLExporter
+
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# Script and stylesheet tags that would fetch from the network when the report is opened.
+REMOTE_TAG = re.compile(
+    r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>|<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class RunOutcome:
+    name: str
+    notebook: str
+    parameters: dict[str, Any]
+    status: str  # 'ok' or 'failed'
+    started_at: str
+    seconds: float
+    error: str | None
+    output_notebook: str
+    output_html: str | None
+    results_dir: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str) -> RunOutcome:
+    """Execute one notebook into ``run_dir`` (``<name>.ipynb`` and ``<name>.html``). A failure
+    keeps its evidence: papermill writes the executed notebook with the error at the top, and the
+    HTML shows it too. Never raises for a notebook's own failure."""
+    out = Path(run_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    output_notebook = out / f"{name}.ipynb"
+    started_at = datetime.now(timezone.utc).isoformat()
+    started = time.perf_counter()
+    error = None
+    watchdog = _Watchdog(timeout_s)
+    try:
+        papermill.execute_notebook(
+            notebook,
+            str(output_notebook),
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=cwd,
+            progress_bar=False,
+            log_output=False,
+            # A stuck cell fails with papermill's own message before the run's watchdog fires.
+            execution_timeout=timeout_s,
+        )
+    except papermill.PapermillExecutionError as failure:
+        error = f"{failure.ename}: {failure.evalue} (cell {failure.exec_count})"
+    except Exception as failure:  # a dead or killed kernel, a missing file: still a failed run, not a crash
+        error = f"{type(failure).__name__}: {str(failure).strip().splitlines()[0] if str(failure).strip() else ''}"
+    finally:
+        watchdog.stop()
+    if watchdog.fired:
+        error = f"timed out after {timeout_s} s"
+    seconds = time.perf_counter() - started
+    html = _export_html(output_notebook) if output_notebook.exists() else None
+    results_dir = parameters.get("results_dir")
+    return RunOutcome(
+        name=name,
+        notebook=notebook,
+        parameters=parameters,
+        status="failed" if error else "ok",
+        started_at=started_at,
+        seconds=seconds,
+        error=error,
+        output_notebook=str(output_notebook),
+        output_html=str(html) if html else None,
+        results_dir=results_dir if results_dir and Path(results_dir).exists() else None,
+    )
+
+
+class _Watchdog:
+    """Kills this process's children (the kernel) when a run overstays its timeout: papermill's
+    own timeout is per cell, a report's is per run."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(timeout_s,), daemon=True)
+        self._thread.start()
+
+    def _watch(self, timeout_s: float) -> None:
+        if self._stop.wait(timeout_s):
+            return
+        self.fired = True
+        for child in psutil.Process().children(recursive=True):
+            try:
+                child.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _export_html(notebook_path: Path) -> Path:
+    """HTML that shows everything offline: code hidden, charts as embedded images, widget views
+    (which need a renderer from a CDN) replaced by their text fallback, remote scripts removed."""
+    nb = nbformat.read(str(notebook_path), as_version=4)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data and WIDGET_MIME in data:
+                data.pop(WIDGET_MIME)
+                if not data:
+                    data["text/plain"] = "(interactive widget: open the notebook to use it)"
+    exporter = HTMLExporter(exclude_input=True, embed_images=True)
+    body, _ = exporter.from_notebook_node(nb)
+    target = notebook_path.with_suffix(".html")
+    target.write_text(REMOTE_TAG.sub("", body), encoding="utf-8")
+    return target

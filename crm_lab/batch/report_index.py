@@ -1,0 +1,58 @@
+"""``index.html``: every run of the pipeline with status, duration, parameters and links.
+Plain HTML and inline CSS, so it opens anywhere with no network."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #ddd; vertical-align: top; }
+th { background: #f4f4f4; }
+.ok { color: #1a7f37; font-weight: 600; }
+.failed { color: #c62828; font-weight: 600; }
+code { font-size: 0.85em; white-space: pre-wrap; }
+"""
+
+
+def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    rows = []
+    for run in sorted(manifest["runs"], key=lambda r: r["name"]):
+        links = []
+        for key, label in (("output_html", "report"), ("output_notebook", "notebook")):
+            if run.get(key):
+                links.append(f'<a href="{html.escape(os.path.relpath(run[key], out_dir))}">{label}</a>')
+        error = f"<br><code>{html.escape(run['error'])}</code>" if run.get("error") else ""
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(run['name'])}</td>"
+            f"<td class=\"{html.escape(run['status'])}\">{html.escape(run['status'])}{error}</td>"
+            f"<td>{run['seconds']:.1f} s</td>"
+            f"<td><code>{html.escape(json.dumps(run['parameters'], sort_keys=True, default=str))}</code></td>"
+            f"<td>{html.escape(run['notebook'])}</td>"
+            f"<td>{' · '.join(links)}</td>"
+            "</tr>"
+        )
+    failed = sum(run["status"] != "ok" for run in manifest["runs"])
+    title = f"{manifest['pipeline']}: {len(manifest['runs'])} run(s), {failed} failed"
+    page = f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p>Batch {html.escape(manifest['batch_id'])}, crm_lab {html.escape(manifest['crm_lab_version'])},
+input fingerprint <code>{html.escape(manifest['input_fingerprint'][:16])}</code>, database
+<code>{html.escape(str(manifest['db_path']))}</code>.</p>
+<table>
+<tr><th>run</th><th>status</th><th>duration</th><th>parameters</th><th>notebook</th><th>output</th></tr>
+{''.join(rows)}
+</table>
+</body></html>
+"""
+    path = out_dir / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,20 @@
+-- One row per notebook run of a batch (crm-lab batch), written by the batch's single writer.
+-- key: run_id
+CREATE TABLE IF NOT EXISTS report_runs (
+    run_id          VARCHAR NOT NULL,      -- batch_id/run_name
+    batch_id        VARCHAR NOT NULL,
+    pipeline        VARCHAR NOT NULL,
+    run_name        VARCHAR NOT NULL,
+    notebook        VARCHAR NOT NULL,
+    company_id      VARCHAR,               -- the run's `company` parameter, if any
+    parameters      JSON,
+    status          VARCHAR NOT NULL,      -- 'ok' or 'failed'
+    started_at      TIMESTAMPTZ,
+    seconds         DOUBLE,
+    error           VARCHAR,
+    output_notebook VARCHAR,
+    output_html     VARCHAR,
+    results_dir     VARCHAR,
+    input_fingerprint VARCHAR,
+    crm_lab_version VARCHAR
+);

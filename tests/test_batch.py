@@ -1,0 +1,158 @@
+"""Batch reports end to end: spec validation before any kernel starts, parallel runs with failure
+isolation, self-contained HTML, the ledger, retries, a busy database, and a Dask cluster giving
+the same results as the local pool."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_lab.batch import run_batch
+from crm_lab.batch.spec import SpecError, load_spec
+from crm_lab.workbench import sample_database
+from tests.conftest import query
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "tests/notebooks/tiny_report.ipynb"
+
+
+@pytest.fixture
+def db(tmp_path) -> Path:
+    target = tmp_path / "crm.duckdb"
+    shutil.copy(sample_database(), target)
+    return target
+
+
+def write_spec(folder: Path, runs: list[dict], **extra) -> Path:
+    path = folder / "pipeline.yaml"
+    path.write_text(yaml.safe_dump({"name": "test", "output": str(folder / "reports"), "timeout": 120,
+                                    "runs": runs, **extra}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def at_repo_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # notebook paths in specs are relative to the working directory
+
+
+def test_matrix_expands_into_named_runs_with_shared_parameters(tmp_path):
+    spec = load_spec(write_spec(tmp_path, [
+        {"name": "tiny-{company}-{weeks}", "notebook": TINY, "matrix": {"company": ["c1", "c2"], "weeks": [2, 8]}},
+    ], parameters={"weeks": 4, "not_declared_here": 1}))
+    assert [(r.name, r.parameters) for r in spec.runs] == [
+        ("tiny-c1-2", {"company": "c1", "weeks": 2}), ("tiny-c1-8", {"company": "c1", "weeks": 8}),
+        ("tiny-c2-2", {"company": "c2", "weeks": 2}), ("tiny-c2-8", {"company": "c2", "weeks": 8}),
+    ]
+
+
+@pytest.mark.parametrize(("runs", "message"), [
+    ([{"name": "a", "notebook": TINY, "parameters": {"wekks": 3}}],
+     "run 'a': parameter 'wekks' is not in tests/notebooks/tiny_report.ipynb's parameters cell (it declares: db_path, company, weeks)"),
+    ([{"name": "a", "notebook": TINY, "parameters": {"weeks": "four"}}],
+     "run 'a': parameter 'weeks' should be int like the notebook's default 4, got str 'four'"),
+    ([{"name": "a", "notebook": "notebooks/99_missing.ipynb"}], "run 'a': notebook notebooks/99_missing.ipynb does not exist"),
+    ([{"name": "a", "notebook": TINY}, {"name": "a", "notebook": TINY}], "run name 'a' appears more than once"),
+    ([{"name": "t-{region}", "notebook": TINY, "matrix": {"company": ["c1"]}}],
+     "the name uses a placeholder 'region' that is not a matrix key"),
+    ([{"name": "a", "notebook": TINY, "schedule": "daily"}], "unknown key(s) schedule"),
+])
+def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, message):
+    spec = write_spec(tmp_path, runs)
+    with pytest.raises(SpecError) as refused:
+        run_batch(spec, db)
+    assert message in str(refused.value)
+    assert not (tmp_path / "reports").exists(), "nothing ran, nothing was written"
+
+
+def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path, db):
+    spec = write_spec(tmp_path, [
+        {"name": "tiny-{company}", "notebook": TINY, "matrix": {"company": ["c1", "c2"]}},
+        {"name": "broken", "notebook": TINY, "parameters": {"company": "no-such-company"}},
+    ])
+    done = subprocess.run([sys.executable, "-m", "crm_lab", "batch", str(spec), "--db", str(db), "--jobs", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    assert "3 run(s), 1 failed" in done.stdout and "failed: broken (rerun them alone with --retry-failed)" in done.stdout
+    reports = tmp_path / "reports"
+    ledger = query(db, "SELECT run_name, status, error, company_id FROM report_runs ORDER BY run_name")
+    assert [(name, status, company) for name, status, _, company in ledger] == [
+        ("broken", "failed", "no-such-company"), ("tiny-c1", "ok", "c1"), ("tiny-c2", "ok", "c2")]
+    assert ledger[0][2].startswith("InvalidArgument: company 'no-such-company' is not in ")
+    # The failed notebook is kept, with papermill's error banner, and so is its HTML.
+    failed_nb = (reports / "broken" / "broken.ipynb").read_text(encoding="utf-8")
+    assert "An Exception was encountered at" in failed_nb
+    assert (reports / "broken" / "broken.html").exists()
+    index = (reports / "index.html").read_text(encoding="utf-8")
+    assert "test: 3 run(s), 1 failed" in index and 'href="tiny-c1/tiny-c1.html"' in index
+
+    # --retry-failed reruns the failed run alone.
+    first_batch = json.loads((reports / "batch.json").read_text())["batch_id"]
+    retried = run_batch(spec, db, retry_failed=True)
+    assert [r["name"] for r in retried.runs if r["batch_id"] != first_batch] == ["broken"]
+    assert sorted(r["name"] for r in retried.runs) == ["broken", "tiny-c1", "tiny-c2"]
+    assert query(db, "SELECT count(*) FROM report_runs WHERE run_name = 'broken'") == [(2,)]
+    assert query(db, "SELECT count(*) FROM report_runs WHERE run_name = 'tiny-c1'") == [(1,)]
+
+
+def test_reports_are_self_contained_html_with_embedded_charts(tmp_path, db):
+    result = run_batch(write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}]), db, jobs=1)
+    html = Path(result.runs[0]["output_html"]).read_text(encoding="utf-8")
+    assert html.count("<img alt=\"No description has been provided for this image\" class=\"\" src=\"data:image/png;base64,") == 1
+    assert not re.findall(r"(?:src|href)=\"https?://", html), "a report must not load anything from the network"
+    assert "from crm_lab" not in html, "code cells are hidden in reports"
+    ledger = query(db, "SELECT status, input_fingerprint, crm_lab_version FROM report_runs")
+    assert ledger[0][0] == "ok" and len(ledger[0][1]) == 64
+
+
+def test_an_analysts_open_session_never_makes_a_run_lose_its_results(tmp_path, db):
+    """An analyst keeps a read-only session open all along: the notebooks still run (readers share
+    the file), the ledger writer waits its bounded time, then keeps the ledger on disk with a
+    clear message; `crm-lab batch --ingest` writes it once the session is closed."""
+    analyst = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+                                "print('reading', flush=True); time.sleep(120)", str(db)], stdout=subprocess.PIPE, text=True)
+    spec = write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}])
+    try:
+        assert analyst.stdout.readline().strip() == "reading"
+        result = run_batch(spec, db, lock_timeout=1)
+    finally:
+        analyst.kill()
+        analyst.wait()
+    reports = tmp_path / "reports"
+    assert [r["status"] for r in result.runs] == ["ok"]
+    assert result.ledger_note.startswith(f"ledger not written (database {db} is locked by process {analyst.pid}")
+    assert result.ledger_note.endswith(f"results kept in {reports}, ingested by the next batch or `crm-lab batch --ingest {reports}`")
+    assert (reports / "ledger.pending.json").exists()
+    done = subprocess.run([sys.executable, "-m", "crm_lab", "batch", "--ingest", str(reports), "--db", str(db)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.strip() == "ledger: 1 run(s) recorded in report_runs"
+    assert not (reports / "ledger.pending.json").exists()
+    assert query(db, "SELECT run_name, status FROM report_runs") == [("tiny", "ok")]
+
+
+def test_a_dask_cluster_gives_the_same_ledger_and_results_as_the_local_pool(tmp_path, db):
+    distributed = pytest.importorskip("distributed")
+    runs = [{"name": "tiny-{company}", "notebook": TINY, "matrix": {"company": ["c1", "c2"]}}]
+    for folder in ("local", "dask"):
+        (tmp_path / folder).mkdir()
+    local = run_batch(write_spec(tmp_path / "local", runs), db, jobs=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = run_batch(write_spec(tmp_path / "dask", runs), db, scheduler=cluster.scheduler_address)
+
+    def outputs(result):
+        shown = {}
+        for run in result.runs:
+            nb = json.loads(Path(run["output_notebook"]).read_text())
+            shown[run["name"]] = [o.get("text") for c in nb["cells"] for o in c.get("outputs", []) if o.get("name") == "stdout"]
+        return shown
+
+    assert [(r["name"], r["status"], r["parameters"]["company"]) for r in local.runs] == \
+           [(r["name"], r["status"], r["parameters"]["company"]) for r in remote.runs]
+    assert outputs(local) == outputs(remote)
+    assert query(db, "SELECT count(*), count(DISTINCT batch_id) FROM report_runs WHERE status = 'ok'") == [(4, 2)]
