@@ -54,6 +54,18 @@ def _batch(args: argparse.Namespace) -> int:
     return 1 if result.failed else 0
 
 
+def _forecast(args: argparse.Namespace) -> None:
+    from crm_lab.forecast.command import run_forecast
+
+    run_forecast(args)
+
+
+def _backtest(args: argparse.Namespace) -> None:
+    from crm_lab.forecast.command import run_backtest
+
+    run_backtest(args)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
@@ -87,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--full", action="store_true", help="rebuild everything, not only aggregates with new events")
     rep.add_argument("--period", choices=("week", "month", "quarter"), default="week",
                      help="pipeline_snapshots period (default week; a change rebuilds everything)")
+
+    from crm_lab.forecast import command as forecast_command
+
+    fc = command("forecast", _forecast, forecast_command.FORECAST_HELP)
+    forecast_command.add_forecast_arguments(fc)
+    bt = command("backtest", _backtest, forecast_command.BACKTEST_HELP)
+    forecast_command.add_backtest_arguments(bt)
 
     sql = command("sql", _sql, "run one read-only SQL query on the workbench")
     sql.add_argument("query", metavar="SQL")

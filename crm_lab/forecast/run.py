@@ -1,0 +1,300 @@
+"""``crm-lab forecast``: read, fit, simulate the baseline and every scenario on common random
+numbers, summarise, and store (one short write).
+
+:func:`forecast` is the front door (the CLI is a thin shell over it). :func:`prepare` and
+:func:`run_scenarios` are its two halves, for notebooks that fit once and then try many knobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.errors import InvalidArgument
+from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals
+from crm_lab.forecast.estimate import ModelOptions
+from crm_lab.forecast.inputs import ForecastInputs, check_dimensions, check_scenario, gather_inputs, portfolio
+from crm_lab.forecast.periods import Window, forecast_window
+from crm_lab.forecast.scenarios import Scenario, load_scenarios
+from crm_lab.forecast.simulation import simulate
+from crm_lab.forecast.store import store_run
+from crm_lab.forecast.summary import deals_frame, horizon_samples, summary_frame
+from crm_lab.runs import RunRecord, input_fingerprint
+
+
+def check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidArgument(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_target(target) -> float | None:
+    if target is None:
+        return None
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not np.isfinite(target) or target < 0:
+        raise InvalidArgument(f"target must be a non-negative amount, got {target!r}")
+    return float(target)
+
+
+@dataclass
+class ScenarioRun:
+    """Pure results of simulating scenarios on prepared inputs."""
+
+    scenarios: list[Scenario]
+    summary: pl.DataFrame
+    deals: pl.DataFrame
+    samples: dict  # (company_id, scenario name) -> (trials, P) totals including bookings
+    target: float | None
+    trials: int
+
+    def comparison(self) -> pl.DataFrame:
+        """Side by side per company: each scenario's whole-window distribution and its change
+        from the baseline. ``delta_mean_se`` is the Monte Carlo standard error of the change,
+        from the paired trials (common random numbers make it small)."""
+        rows = []
+        for (company, name), samples in self.samples.items():
+            total = samples.sum(axis=1)
+            base = self.samples[(company, "baseline")].sum(axis=1)
+            diff = total - base
+            p10, p50, p90 = np.quantile(total, (0.1, 0.5, 0.9))
+            row = {
+                "company_id": company, "scenario": name, "mean": total.mean(), "p10": p10, "p50": p50, "p90": p90,
+                "delta_mean": diff.mean(), "delta_mean_se": diff.std() / np.sqrt(len(diff)),
+                "delta_p50": p50 - np.quantile(base, 0.5),
+            }
+            if self.target is not None:
+                row["p_target"] = float((total >= self.target).mean())
+                row["delta_p_target"] = row["p_target"] - float((base >= self.target).mean())
+            rows.append(row)
+        frame = pl.DataFrame(rows)
+        money = [c for c in ("mean", "p10", "p50", "p90", "delta_mean", "delta_mean_se", "delta_p50") if c in frame.columns]
+        return frame.with_columns([pl.col(c).round(2) for c in money])
+
+
+def prepare(db_path: str | os.PathLike | None = None, *, as_of, horizon="quarter", company: str | None = None,
+            model_options: dict | ModelOptions | None = None, con=None) -> list[ForecastInputs]:
+    """Read one as-of's history and open deals and fit each company's model.
+
+    Pass ``db_path`` (opened read-only here) or an open connection ``con``.
+    """
+    window = forecast_window(as_of, horizon)
+    options = model_options if isinstance(model_options, ModelOptions) else ModelOptions.from_dict(model_options)
+
+    def read(connection):
+        histories = read_histories(connection, until=window.as_of, company=company)
+        open_deals = read_open_deals(connection, window.as_of, company)
+        return histories, open_deals
+
+    if con is not None:
+        histories, open_deals = read(con)
+    else:
+        with reading(db_path or DEFAULT_DB) as connection:
+            histories, open_deals = read(connection)
+    return [gather_inputs(h, open_deals, window, options) for h in histories.values()]
+
+
+def run_scenarios(inputs: list[ForecastInputs], scenarios=None, *, trials: int = 10_000, seed: int = 0, by=(),
+                  target: float | None = None, per_deal: bool = True) -> ScenarioRun:
+    """Simulate the baseline and each scenario for every company, on common random numbers."""
+    trials = check_count("trials", trials, 1)
+    seed = check_count("seed", seed, 0)
+    dims = check_dimensions(by)
+    target = check_target(target)
+    extra = load_scenarios(scenarios)
+    all_scenarios = [Scenario(), *extra]
+    for scenario in extra:
+        check_scenario(scenario, inputs)
+    summaries, deal_frames, samples = [], [], {}
+    for case in inputs:
+        portfolios = [portfolio(case, s, dims, check=False) for s in all_scenarios]
+        outputs = simulate(portfolios, trials=trials, seed=seed, stream=case.stream, per_deal=per_deal)
+        for scenario, port, out in zip(all_scenarios, portfolios, outputs):
+            summaries.append(summary_frame(case, scenario.name, out, dims, target))
+            if per_deal:
+                deal_frames.append(deals_frame(case, scenario.name, port, out))
+            samples[(case.company_id, scenario.name)] = horizon_samples(case, out)
+    return ScenarioRun(
+        scenarios=all_scenarios,
+        summary=pl.concat(summaries, how="vertical"),
+        deals=pl.concat(deal_frames, how="vertical") if deal_frames else pl.DataFrame(),
+        samples=samples,
+        target=target,
+        trials=trials,
+    )
+
+
+@dataclass
+class ForecastResult:
+    """A stored (or storable) forecast run.
+
+    Attributes
+    ----------
+    record : crm_lab.runs.RunRecord
+    window : Window
+    inputs : list of ForecastInputs
+        Per company: the fitted model, open deals and bookings.
+    run : ScenarioRun
+        summary, deals, samples, comparison().
+    """
+
+    record: RunRecord
+    window: Window
+    inputs: list[ForecastInputs]
+    run: ScenarioRun
+    stored: bool = False
+    models: dict = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def summary(self) -> pl.DataFrame:
+        return self.run.summary
+
+    @property
+    def deals(self) -> pl.DataFrame:
+        return self.run.deals
+
+    def comparison(self) -> pl.DataFrame:
+        return self.run.comparison()
+
+    def describe(self) -> str:
+        """The console summary: the window per company and scenario."""
+        w = self.window
+        lines = [
+            f"forecast {self.run_id}: as of {w.as_of.isoformat()}, window {w.label} "
+            f"({w.start.isoformat()} to {w.periods[-1].last_day.isoformat()}), {self.run.trials} trials"
+            + ("" if self.stored else " (not stored)")
+        ]
+        headline = self.summary.filter((pl.col("group_by") == "company") & (pl.col("period_kind") == "horizon"))
+        for row in headline.iter_rows(named=True):
+            text = (
+                f"  {row['company_id']} {row['scenario']}: booked {row['booked']:,.2f}, mean {row['mean']:,.2f}, "
+                f"P10 {row['p10']:,.2f}, P50 {row['p50']:,.2f}, P90 {row['p90']:,.2f}"
+            )
+            if row["p_target"] is not None:
+                text += f", P(>= {row['target']:,.2f}) {row['p_target']:.1%}"
+            lines.append(text)
+        if len(self.run.scenarios) > 1:
+            lines.append("scenarios against the baseline (same random numbers):")
+            for row in self.comparison().filter(pl.col("scenario") != "baseline").iter_rows(named=True):
+                lines.append(
+                    f"  {row['company_id']} {row['scenario']}: mean {row['delta_mean']:+,.2f} "
+                    f"(+/- {row['delta_mean_se']:,.2f}), P50 {row['delta_p50']:+,.2f}"
+                )
+        if self.stored:
+            lines.append(f"results: SELECT * FROM forecast_summary WHERE run_id = '{self.run_id}'")
+        return "\n".join(lines)
+
+
+def forecast(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    *,
+    as_of,
+    horizon="quarter",
+    trials: int = 10_000,
+    seed: int = 0,
+    scenarios=None,
+    target: float | None = None,
+    by=(),
+    company: str | None = None,
+    model_options: dict | None = None,
+    store: bool = True,
+    lock_timeout: float | None = None,
+) -> ForecastResult:
+    """Forecast bookings in the window around ``as_of``, with scenarios, and store the run.
+
+    Parameters
+    ----------
+    db_path : path
+        A replayed workbench database.
+    as_of : date, datetime or str
+        The instant of the forecast (a date means midnight at its start): only what was known
+        then is used.
+    horizon : {"month", "quarter", "year"} or date
+        The calendar period holding the as-of, or the window's last day
+        (see :func:`crm_lab.forecast.periods.forecast_window`).
+    trials : int
+    seed : int
+    scenarios : path, YAML text, mapping, list or None
+        What-ifs run on the same random numbers as the baseline
+        (see :mod:`crm_lab.forecast.scenarios`).
+    target : float, optional
+        A bookings target for each company's whole window: the summary gives P(total >= target).
+    by : str or sequence of {"team", "rep", "territory", "stage"}
+        Summarise by these groups too (the company is always summarised).
+    company : str, optional
+        One company; all by default.
+    model_options : dict, optional
+        :class:`crm_lab.forecast.estimate.ModelOptions` fields.
+    store : bool
+        Write ``forecast_runs``, ``forecast_summary``, ``forecast_deals``.
+    lock_timeout : float, optional
+
+    Returns
+    -------
+    ForecastResult
+
+    Raises
+    ------
+    crm_lab.errors.InvalidArgument
+        Naming the parameter and value: no history before the as-of, no open deals, a horizon
+        before the as-of, an unknown stage, deal or rep in a scenario, ...
+    """
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.timezone.utc)
+    trials = check_count("trials", trials, 1)
+    seed = check_count("seed", seed, 0)
+    dims = check_dimensions(by)
+    target = check_target(target)
+    load_scenarios(scenarios)  # refuse a bad file before reading the database
+    window = forecast_window(as_of, horizon)
+    with reading(db_path, lock_timeout=lock_timeout) as con:
+        check_replayed(con)
+        fingerprint = input_fingerprint(con)
+        inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con)
+    run = run_scenarios(inputs, scenarios, trials=trials, seed=seed, by=dims, target=target)
+    parameters = {
+        "as_of": window.as_of, "horizon": horizon, "trials": trials, "seed": seed, "target": target, "by": list(dims),
+        "company": company, "scenarios": [s.name for s in run.scenarios[1:]], "model_options": model_options or {},
+        "scenario_knobs": [_knobs(s) for s in run.scenarios[1:]],
+    }
+    record = RunRecord(kind="forecast", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
+                       seed=seed, started_at=started_at)
+    models = {case.company_id: case.model.describe() for case in inputs}
+    result = ForecastResult(record, window, inputs, run, models=models)
+    record.seconds = time.perf_counter() - started
+    if store:
+        store_run(
+            db_path, record,
+            {
+                "kind": "forecast", "as_of": window.as_of, "as_of_last": None, "horizon": window.horizon,
+                "window_start": window.start, "window_end": window.periods[-1].last_day, "trials": trials,
+                "scenarios": [s.name for s in run.scenarios], "group_by": list(dims), "target": target,
+                "models": models,
+            },
+            {"forecast_summary": run.summary, "forecast_deals": run.deals},
+            lock_timeout=lock_timeout,
+        )
+        result.stored = True
+    return result
+
+
+def _knobs(scenario: Scenario) -> dict:
+    out = {}
+    default = Scenario()
+    for name in ("win_rate", "stage_win_rate", "deal_size", "slip_days", "new_pipeline", "include_deals", "exclude_deals"):
+        value = getattr(scenario, name)
+        if value != getattr(default, name):
+            out[name] = dict(value) if name == "stage_win_rate" else (list(value) if isinstance(value, tuple) else value)
+    if scenario.remove_reps:
+        out["remove_reps"] = [{"rep": r.rep, "deals": r.deals, "to": r.to} for r in scenario.remove_reps]
+    return out
+
