@@ -1,0 +1,110 @@
+"""Load a generated world (~CRM_LAB_BENCH_EVENTS events) with ``crm_lab.load.load`` and compare it
+with DuckDB's bare ``CREATE TABLE t AS SELECT * FROM read_parquet(f)`` / ``read_csv(f)`` over the
+same files, in the same run.
+
+Targets: load from Parquet <= 1.5x the bare read_parquet; load from CSV <= 1.5x the bare read_csv.
+Both sides write a fresh database file in a temporary folder and close it (checkpoint included);
+peak RSS is the child process's high-water mark.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.harness import (
+    Job,
+    Row,
+    Stopwatch,
+    Timing,
+    compare,
+    print_rows,
+    tempdir,
+    world,
+    world_csv,
+    world_files,
+)
+
+TARGET_PARQUET = 1.5
+TARGET_CSV = 1.5
+
+
+def job_load(src_dir: str) -> Timing:
+    """crm_lab's load of every file of the world into a fresh database (one load, one transaction)."""
+    from crm_lab.load import load
+
+    with tempdir("load-") as tmp:
+        with Stopwatch() as sw:
+            report = load(tmp / "crm.duckdb", [src_dir])
+        size = (tmp / "crm.duckdb").stat().st_size
+    events = next((f for f in report.files if f.table == "events"), None)
+    return Timing(
+        sw.seconds,
+        {
+            "files": len(report.files),
+            "rows_read": report.rows_read,
+            "rows_rejected": report.rows_rejected,
+            "events_new": events.rows_loaded if events else 0,
+            "events_quarantined": report.events_quarantined,
+            "db_bytes": size,
+        },
+    )
+
+
+def job_bare(files: list[str], reader: str) -> Timing:
+    """One fresh DuckDB file; ``CREATE TABLE <table> AS SELECT * FROM <reader>('<file>')`` for every
+    file, default reader options; then close."""
+    import duckdb
+
+    with tempdir("bare-") as tmp:
+        with Stopwatch() as sw:
+            con = duckdb.connect(str(tmp / "bare.duckdb"))
+            for f in files:
+                table = Path(f).name.split(".", 1)[0]
+                con.execute(f"CREATE TABLE {table} AS SELECT * FROM {reader}('{f}')")
+            rows = sum(con.sql(f"SELECT count(*) FROM {Path(f).name.split('.', 1)[0]}").fetchall()[0][0] for f in files)
+            con.close()
+        size = (tmp / "bare.duckdb").stat().st_size
+    return Timing(sw.seconds, {"rows": rows, "db_bytes": size})
+
+
+def _check(name: str, info: dict, bare_rows: int) -> list[str]:
+    notes = [
+        f"{name}: {info['files']} files, {info['rows_read']:_} rows read ({bare_rows:_} in the baseline), "
+        f"{info['events_new']:_} events loaded, {info['rows_rejected']:_} rows rejected, "
+        f"{info['events_quarantined']:_} events quarantined"
+    ]
+    if info["rows_read"] != bare_rows or info["rows_rejected"] or info["events_quarantined"]:
+        notes.append(f"WARNING {name}: the load did not take every row the baseline read")
+    return notes
+
+
+def main() -> list[Row]:
+    parquet_dir = world()
+    csv_dir = world_csv(parquet_dir)
+    parquet_files = [str(p) for p in world_files(parquet_dir, "parquet")]
+    csv_files = [str(p) for p in world_files(csv_dir, "csv")]
+    rows: list[Row] = []
+
+    print("Parquet: crm_lab load vs bare CREATE TABLE AS read_parquet", flush=True)
+    got = compare(
+        [
+            Job("crm_lab load (parquet)", job_load, (str(parquet_dir),)),
+            Job("bare CTAS read_parquet", job_bare, (parquet_files, "read_parquet")),
+        ]
+    )
+    a, b = got["crm_lab load (parquet)"], got["bare CTAS read_parquet"]
+    rows.append(Row("load parquet / bare read_parquet", a, b, TARGET_PARQUET, notes=_check("parquet", a.info, b.info["rows"])))
+
+    print("CSV: crm_lab load vs bare CREATE TABLE AS read_csv", flush=True)
+    got = compare(
+        [
+            Job("crm_lab load (csv)", job_load, (str(csv_dir),)),
+            Job("bare CTAS read_csv", job_bare, (csv_files, "read_csv")),
+        ]
+    )
+    a, b = got["crm_lab load (csv)"], got["bare CTAS read_csv"]
+    rows.append(Row("load csv / bare read_csv", a, b, TARGET_CSV, notes=_check("csv", a.info, b.info["rows"])))
+
+    print()
+    print_rows(rows)
+    return rows
