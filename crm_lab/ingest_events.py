@@ -28,9 +28,12 @@ class EventCounts:
 
 def ingest(con: duckdb.DuckDBPyConnection, load_id: int, source_table: str) -> EventCounts:
     """Move the envelope-valid rows of ``source_table`` (columns: _line + the contract's event
-    columns, payload as text) into the event log. Runs inside the caller's transaction."""
+    columns, payload as text) into the event log, dropping ``source_table`` once it is read.
+    Runs inside the caller's transaction."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _events_parsed AS {_parse_sql(source_table)}")
+    con.execute(f"DROP TABLE {source_table}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _events_judged AS {_judge_sql()}")
+    con.execute("DROP TABLE _events_parsed")
     con.execute(
         f"""INSERT INTO events_rejected
             SELECT {', '.join(EVENT_INPUT_COLUMNS[:-1])}, _ptext, _reason, 'load', {int(load_id)}, content_hash

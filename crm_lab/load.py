@@ -162,6 +162,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     ignored = tuple(name for name in file_columns if name.lower() not in wanted)
     typed, errors = typed_select(targets, source_names)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT r._line, {typed}, {errors} AS _errors FROM _raw r")
+    con.execute("DROP TABLE _raw")  # each stage's copy is dropped once read: peak memory is one or two copies
     con.execute(
         f"""INSERT INTO load_rejects
             SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
@@ -172,6 +173,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     report = FileReport(item.name, item.table, ignored_columns=ignored)
     report.rows_read = con.sql("SELECT count(*) FROM _checked").fetchall()[0][0]
     con.execute("CREATE OR REPLACE TEMP TABLE _good AS SELECT * EXCLUDE (_errors) FROM _checked WHERE len(_errors) = 0")
+    con.execute("DROP TABLE _checked")
     if item.table == EVENT_TABLE:
         counts = ingest(con, load_id, "_good")
         report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
@@ -201,6 +203,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: 
     first line, so which row wins never depends on the order DuckDB happens to read in."""
     partition = ", ".join(quote_ident(k) for k in key)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, min(_line) OVER (PARTITION BY {partition}) AS _first_line FROM _good")
+    con.execute("DROP TABLE _good")
     con.execute(
         f"""INSERT INTO load_rejects
             SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
