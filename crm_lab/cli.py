@@ -66,6 +66,12 @@ def _backtest(args: argparse.Namespace) -> None:
     run_backtest(args)
 
 
+def _sweep_leads(args: argparse.Namespace) -> None:
+    from crm_lab.leads.command import run_sweep_leads
+
+    run_sweep_leads(args)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
@@ -106,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     forecast_command.add_forecast_arguments(fc)
     bt = command("backtest", _backtest, forecast_command.BACKTEST_HELP)
     forecast_command.add_backtest_arguments(bt)
+
+    from crm_lab.leads import command as leads_command
+
+    sweep = command("sweep-leads", _sweep_leads, leads_command.SWEEP_LEADS_HELP)
+    leads_command.add_sweep_leads_arguments(sweep)
 
     sql = command("sql", _sql, "run one read-only SQL query on the workbench")
     sql.add_argument("query", metavar="SQL")

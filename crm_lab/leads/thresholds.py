@@ -1,0 +1,328 @@
+"""The exact threshold sweep: every distinct score as a cut-off, from one sort and cumulative sums.
+
+A lead is routed to sales when its score is ``>= threshold``. Leads with equal scores are routed
+together, so the cut-offs are the distinct scores, exactly as scikit-learn's
+``precision_recall_curve`` and ``roc_curve`` (with ``drop_intermediate=False``) count them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from crm_lab.errors import InvalidArgument
+from crm_lab.leads import _checks
+
+OBJECTIVES = ("profit", "f_beta", "conversions")
+
+# Columns of a sweep, in order. The money columns value each observed conversion at the expected
+# revenue of a converted lead (deal value x win rate), so they are expectations given the
+# conversions, not booked amounts.
+SWEEP_COLUMNS = (
+    "threshold",
+    "routed",
+    "tp",
+    "fp",
+    "precision",
+    "recall",
+    "fpr",
+    "f1",
+    "lift",
+    "expected_conversions",
+    "workload_hours",
+    "within_capacity",
+    "cost",
+    "pipeline",
+    "revenue",
+    "profit",
+)
+
+
+@dataclass(frozen=True)
+class RoutingEconomics:
+    """Money and capacity of working leads.
+
+    Parameters
+    ----------
+    hours_per_lead : float
+        SDR hours spent on each routed lead.
+    capacity_hours : float or None
+        SDR hours available for the swept leads; None for no limit.
+    cost_per_lead : float
+        Cost of working one routed lead (hours x loaded rate, tools, ...).
+    deal_value : float
+        Value of a won deal from a converted lead (e.g. the mean won amount).
+    win_rate : float
+        Share of converted leads' deals that are won.
+    """
+
+    hours_per_lead: float = 1.0
+    capacity_hours: float | None = None
+    cost_per_lead: float = 0.0
+    deal_value: float = 0.0
+    win_rate: float = 1.0
+
+    def __post_init__(self) -> None:
+        _checks.number("hours_per_lead", self.hours_per_lead)
+        _checks.number("capacity_hours", self.capacity_hours, allow_none=True)
+        _checks.number("cost_per_lead", self.cost_per_lead)
+        _checks.number("deal_value", self.deal_value)
+        _checks.number("win_rate", self.win_rate, maximum=1.0)
+
+    @property
+    def revenue_per_conversion(self) -> float:
+        return self.deal_value * self.win_rate
+
+    @property
+    def capacity_leads(self) -> float:
+        """How many leads the capacity can work (infinite without a limit or with free leads)."""
+        if self.capacity_hours is None or self.hours_per_lead == 0:
+            return math.inf
+        return self.capacity_hours / self.hours_per_lead
+
+
+@dataclass(frozen=True)
+class SortedLeads:
+    """Leads in descending score order, cut into groups of equal scores."""
+
+    thresholds: np.ndarray  # the distinct scores, descending
+    ends: np.ndarray  # position of each group's last lead in the sorted order
+    converted: np.ndarray  # outcomes in sorted order
+    probabilities: np.ndarray | None  # in sorted order
+
+    @property
+    def leads(self) -> int:
+        return len(self.converted)
+
+
+def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndarray | None = None) -> SortedLeads:
+    """Sort once (descending) and find the tie groups; inputs must already be checked.
+
+    Passing the scores themselves as ``probabilities`` (the model's probability is the score)
+    reuses the sorted scores instead of sorting a second array."""
+    descending = np.argsort(scores)[::-1]
+    ranked = scores[descending]
+    # A group ends where the next score differs; the last lead ends the last group.
+    last_of_group = np.empty(len(ranked), bool)
+    np.not_equal(ranked[1:], ranked[:-1], out=last_of_group[:-1])
+    last_of_group[-1] = True
+    ends = np.flatnonzero(last_of_group)
+    if probabilities is None:
+        ranked_probabilities = None
+    elif probabilities is scores:
+        ranked_probabilities = ranked
+    else:
+        ranked_probabilities = probabilities[descending]
+    return SortedLeads(
+        thresholds=at_group_ends(ranked, ends),
+        ends=ends,
+        converted=converted[descending],
+        probabilities=ranked_probabilities,
+    )
+
+
+def at_group_ends(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``values[ends]``, without a copy when every score is distinct (then ends is every position)."""
+    return values if len(ends) == len(values) else values[ends]
+
+
+def with_curve_columns(
+    counts: pl.DataFrame, positives: int | pl.Expr, total: int | pl.Expr, economics: RoutingEconomics
+) -> pl.DataFrame:
+    """Every ratio, capacity and money column from ``routed`` and ``tp`` at each cut-off.
+
+    ``positives`` and ``total`` (converted leads, all leads) are numbers for one curve, or
+    columns for stacked bootstrap curves, where a cut-off may route nobody (its ratios are then
+    NaN). Polars evaluates the columns in parallel, each written once: with millions of
+    cut-offs, memory traffic is the cost."""
+    routed, tp = pl.col("routed"), pl.col("tp")
+    if isinstance(positives, int):
+        # Polars divides by a constant through its reciprocal, one unit in the last place away
+        # from tp / positives, which is what scikit-learn reports: divide these in numpy.
+        tp_values = counts["tp"].to_numpy()
+        fp_values = counts["routed"].to_numpy() - tp_values
+        fp = pl.Series(fp_values)
+        recall, fpr = pl.Series(tp_values / positives), pl.Series(fp_values / (total - positives))
+        positives, total = pl.lit(positives), pl.lit(total)
+    else:
+        fp, recall, fpr = routed - tp, tp / positives, (routed - tp) / (total - positives)
+    capacity = economics.capacity_hours
+    return counts.with_columns(
+        fp=fp,
+        precision=tp / routed,
+        recall=recall,
+        fpr=fpr,
+        # F1 = 2PR / (P + R) = 2 tp / (routed + positives): exact, and 0 rather than 0/0 when
+        # tp = 0. Doubling after the division is exact in binary floating point.
+        f1=tp / (routed + positives) * 2.0,
+        workload_hours=routed * economics.hours_per_lead,
+        cost=routed * economics.cost_per_lead,
+        pipeline=tp * economics.deal_value,
+    ).with_columns(
+        lift=pl.col("precision") / (positives / total),
+        within_capacity=pl.lit(True) if capacity is None else pl.col("workload_hours") <= capacity,
+        revenue=pl.col("pipeline") * economics.win_rate,
+    ).with_columns(profit=pl.col("revenue") - pl.col("cost"))
+
+
+def sweep(
+    scores: Any,
+    converted: Any,
+    *,
+    probabilities: Any = None,
+    hours_per_lead: float = 1.0,
+    capacity_hours: float | None = None,
+    cost_per_lead: float = 0.0,
+    deal_value: float = 0.0,
+    win_rate: float = 1.0,
+) -> pl.DataFrame:
+    """Evaluate every distinct score as a routing cut-off, exactly.
+
+    The leads are sorted once and every column is a cumulative sum over that order, so all
+    cut-offs cost about as much as one sort, whatever their number.
+
+    Parameters
+    ----------
+    scores : array-like of float, shape (n,)
+        One score per lead, higher meaning more likely to convert; finite.
+    converted : array-like of bool or 0/1, shape (n,)
+        Whether each lead converted. Both outcomes must occur.
+    probabilities : array-like of float, shape (n,), optional
+        Each lead's predicted conversion probability (often the scores themselves), for
+        ``expected_conversions``; that column is null without them.
+    hours_per_lead, capacity_hours, cost_per_lead, deal_value, win_rate
+        Money and capacity, see :class:`RoutingEconomics`.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per distinct score, highest first (so ``routed`` grows down the frame), with
+        columns :data:`SWEEP_COLUMNS`: ``threshold``; ``routed`` leads (score >= threshold);
+        observed conversions among them ``tp`` and non-conversions ``fp``; ``precision``,
+        ``recall``, ``fpr`` (false positive rate), ``f1``, ``lift`` (precision over the base
+        rate); ``expected_conversions`` (sum of the routed leads' probabilities);
+        ``workload_hours`` and ``within_capacity``; ``cost``; ``pipeline`` (conversions x deal
+        value), ``revenue`` (pipeline x win rate) and ``profit`` (revenue - cost).
+
+    Examples
+    --------
+    >>> from crm_lab.leads import sweep
+    >>> curve = sweep([0.9, 0.8, 0.8, 0.3], [True, False, True, False],
+    ...               cost_per_lead=10, deal_value=1000, win_rate=0.25)
+    >>> curve.select("threshold", "routed", "tp", "fp", "recall", "profit").rows()
+    [(0.9, 1, 1, 0, 0.5, 240.0), (0.8, 3, 2, 1, 1.0, 470.0), (0.3, 4, 2, 2, 1.0, 460.0)]
+    """
+    scores = _checks.scores_array("scores", scores)
+    converted = _checks.outcomes_array("converted", converted, len(scores))
+    _checks.both_classes("converted", converted)
+    if probabilities is not None:
+        probabilities = _checks.probabilities_array("probabilities", probabilities, len(scores))
+    economics = RoutingEconomics(hours_per_lead, capacity_hours, cost_per_lead, deal_value, win_rate)
+    return sweep_sorted(sort_leads(scores, converted, probabilities), economics)
+
+
+def sweep_sorted(leads: SortedLeads, economics: RoutingEconomics) -> pl.DataFrame:
+    """:func:`sweep` on leads already sorted by :func:`sort_leads`."""
+    # A uint8 view: numpy's cumulative sum of booleans takes a slow casting path.
+    tp = at_group_ends(np.cumsum(leads.converted.view(np.uint8), dtype=np.int64), leads.ends)
+    counts = pl.DataFrame({"threshold": leads.thresholds, "routed": leads.ends + 1, "tp": tp})
+    if leads.probabilities is None:
+        expected = pl.lit(None, dtype=pl.Float64)
+    else:
+        expected = pl.Series(at_group_ends(np.cumsum(leads.probabilities), leads.ends))
+    curve = with_curve_columns(counts, int(tp[-1]), leads.leads, economics)
+    return curve.with_columns(expected_conversions=expected).select(SWEEP_COLUMNS)
+
+
+# ------------------------------------------------------------------------------- best cut-off
+
+
+@dataclass(frozen=True)
+class CutoffChoice:
+    """The best cut-off for an objective under the capacity limit.
+
+    ``threshold`` is ``inf`` and ``row`` None when routing nobody is best (every cut-off within
+    capacity loses money, or none fits the capacity)."""
+
+    objective: str
+    beta: float
+    threshold: float
+    value: float
+    routed: int
+    row: dict | None
+
+    @property
+    def routes_nobody(self) -> bool:
+        return self.row is None
+
+    def describe(self) -> str:
+        if self.routes_nobody:
+            return f"route nobody ({self.objective} of every cut-off within capacity is <= 0)"
+        return (f"threshold {self.threshold:.6g}: route {self.routed} lead(s), "
+                f"{self.objective} {format_objective(self.objective, self.value)}")
+
+
+def format_objective(objective: str, value: float) -> str:
+    """Money and counts in whole units with thousands separators; an F-score to 3 decimals."""
+    return f"{value:.3f}" if objective == "f_beta" else f"{value:,.0f}"
+
+
+def objective_values(objective: str, beta: float, routed: Any, tp: Any, positives: Any, profit: Any) -> Any:
+    """The value to maximise at each cut-off (arrays broadcast)."""
+    if objective == "profit":
+        return profit
+    if objective == "conversions":
+        return tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        b2 = beta * beta
+        return (1 + b2) * tp / (b2 * positives + routed)
+
+
+def pick_best(values: np.ndarray, within: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``values`` (last axis = cut-offs, highest threshold first): the index of the
+    best cut-off within capacity, or -1 when routing nobody (value 0) is at least as good.
+    Ties go to the higher threshold: the same value for fewer leads."""
+    candidates = np.where(within & ~np.isnan(values), values, -np.inf)
+    best = np.argmax(candidates, axis=-1)
+    best_value = np.take_along_axis(candidates, np.expand_dims(best, -1), axis=-1)[..., 0]
+    nobody = best_value <= 0
+    return np.where(nobody, -1, best), np.where(nobody, 0.0, best_value)
+
+
+def best_cutoff(curve: pl.DataFrame, objective: str = "profit", *, beta: float = 1.0) -> CutoffChoice:
+    """The cut-off that maximises an objective among those within capacity.
+
+    Parameters
+    ----------
+    curve : polars.DataFrame
+        A :func:`sweep` result (its ``within_capacity`` column carries the capacity limit).
+    objective : {"profit", "f_beta", "conversions"}
+        What to maximise: ``profit``; ``f_beta``, the F-score weighting recall ``beta`` times as
+        much as precision; or ``conversions`` (observed conversions routed).
+    beta : float
+        The F-score's beta (``f_beta`` only).
+
+    Examples
+    --------
+    >>> from crm_lab.leads import best_cutoff, sweep
+    >>> curve = sweep([0.9, 0.8, 0.8, 0.3], [True, False, True, False],
+    ...               cost_per_lead=10, deal_value=1000, win_rate=0.25, capacity_hours=2)
+    >>> best_cutoff(curve, "profit").threshold
+    0.9
+    """
+    _checks.choice("objective", objective, OBJECTIVES)
+    beta = _checks.number("beta", beta, strict=True)
+    if curve.is_empty():
+        raise InvalidArgument("curve has no rows: pass the result of sweep()")
+    routed = curve["routed"].to_numpy()
+    tp = curve["tp"].to_numpy()
+    values = objective_values(objective, beta, routed, tp, tp[-1], curve["profit"].to_numpy())
+    index, value = pick_best(np.asarray(values, dtype=np.float64), curve["within_capacity"].to_numpy())
+    if index < 0:
+        return CutoffChoice(objective, beta, math.inf, 0.0, 0, None)
+    row = curve.row(int(index), named=True)
+    return CutoffChoice(objective, beta, row["threshold"], float(value), row["routed"], row)

@@ -1,0 +1,224 @@
+"""The exact threshold sweep: scikit-learn's curves to the bit, brute force per threshold, money
+and capacity, the best cut-off, and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import confusion_matrix_at_thresholds, f1_score, precision_recall_curve, roc_curve
+
+from crm_lab.errors import InvalidArgument
+from crm_lab.leads import best_cutoff, sweep
+from crm_lab.leads.thresholds import SWEEP_COLUMNS
+
+
+def tied_leads(n: int, seed: int, levels: int = 20):
+    """Scores on a coarse grid (many ties), outcomes more likely at high scores."""
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, n) / levels
+    converted = rng.random(n) < 0.1 + 0.7 * scores
+    return scores, converted
+
+
+@st.composite
+def leads_with_both_outcomes(draw, max_size=60):
+    n = draw(st.integers(2, max_size))
+    scores = draw(st.lists(st.integers(0, 8).map(lambda v: v / 4), min_size=n, max_size=n))
+    converted = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    converted[0], converted[1] = True, False  # both classes
+    return np.array(scores), np.array(converted)
+
+
+# ------------------------------------------------------------------------ against scikit-learn
+
+
+def test_precision_recall_and_thresholds_equal_scikit_learn_on_heavy_ties():
+    scores, converted = tied_leads(5000, seed=1)
+    curve = sweep(scores, converted)
+    precision, recall, thresholds = precision_recall_curve(converted, scores)
+    # scikit-learn lists thresholds ascending and appends the (precision 1, recall 0) end point.
+    assert curve.height == len(thresholds) == 20
+    np.testing.assert_array_equal(curve["threshold"].to_numpy()[::-1], thresholds)
+    np.testing.assert_array_equal(curve["precision"].to_numpy()[::-1], precision[:-1])
+    np.testing.assert_array_equal(curve["recall"].to_numpy()[::-1], recall[:-1])
+
+
+def test_roc_points_equal_scikit_learn_without_dropped_points():
+    scores, converted = tied_leads(5000, seed=2, levels=7)
+    curve = sweep(scores, converted)
+    fpr, tpr, thresholds = roc_curve(converted, scores, drop_intermediate=False)
+    # scikit-learn prepends the (0, 0) point at threshold inf.
+    np.testing.assert_array_equal(curve["threshold"].to_numpy(), thresholds[1:])
+    np.testing.assert_array_equal(curve["fpr"].to_numpy(), fpr[1:])
+    np.testing.assert_array_equal(curve["recall"].to_numpy(), tpr[1:])
+
+
+@settings(max_examples=100, deadline=None)
+@given(leads_with_both_outcomes())
+def test_counts_equal_scikit_learn_for_any_ties(data):
+    scores, converted = data
+    curve = sweep(scores, converted)
+    tns, fps, fns, tps, thresholds = confusion_matrix_at_thresholds(converted, scores)
+    np.testing.assert_array_equal(curve["threshold"].to_numpy(), thresholds)
+    np.testing.assert_array_equal(curve["tp"].to_numpy(), tps)
+    np.testing.assert_array_equal(curve["fp"].to_numpy(), fps)
+    precision, recall, _ = precision_recall_curve(converted, scores)
+    np.testing.assert_array_equal(curve["precision"].to_numpy()[::-1], precision[:-1])
+    np.testing.assert_array_equal(curve["recall"].to_numpy()[::-1], recall[:-1])
+
+
+# ---------------------------------------------------------------------------------- brute force
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    leads_with_both_outcomes(max_size=40),
+    st.floats(0, 3),
+    st.floats(0, 50),
+    st.floats(0, 5000),
+    st.floats(0, 1),
+    st.one_of(st.none(), st.floats(0, 60)),
+)
+def test_every_row_equals_a_brute_force_count_at_its_threshold(data, hours, cost, value, win_rate, capacity):
+    scores, converted = data
+    probabilities = np.linspace(0.05, 0.95, len(scores))
+    curve = sweep(scores, converted, probabilities=probabilities, hours_per_lead=hours, capacity_hours=capacity,
+                  cost_per_lead=cost, deal_value=value, win_rate=win_rate)
+    positives, n = converted.sum(), len(scores)
+    assert curve["threshold"].to_list() == sorted(set(scores.tolist()), reverse=True)
+    for row in curve.iter_rows(named=True):
+        routed = scores >= row["threshold"]
+        tp = int((routed & converted).sum())
+        assert row["routed"] == routed.sum()
+        assert row["tp"] == tp
+        assert row["fp"] == routed.sum() - tp
+        assert row["precision"] == pytest.approx(tp / routed.sum())
+        assert row["recall"] == pytest.approx(tp / positives)
+        assert row["fpr"] == pytest.approx((routed.sum() - tp) / (n - positives))
+        fn = positives - tp
+        assert row["f1"] == pytest.approx(2 * tp / (2 * tp + (routed.sum() - tp) + fn))
+        assert row["lift"] == pytest.approx((tp / routed.sum()) / (positives / n))
+        assert row["expected_conversions"] == pytest.approx(probabilities[routed].sum())
+        assert row["workload_hours"] == pytest.approx(routed.sum() * hours)
+        assert row["within_capacity"] == (capacity is None or routed.sum() * hours <= capacity)
+        assert row["cost"] == pytest.approx(routed.sum() * cost)
+        assert row["pipeline"] == pytest.approx(tp * value)
+        assert row["revenue"] == pytest.approx(tp * value * win_rate)
+        assert row["profit"] == pytest.approx(tp * value * win_rate - routed.sum() * cost)
+
+
+def test_a_hand_worked_sweep():
+    curve = sweep([0.9, 0.8, 0.8, 0.3, 0.3], [True, False, True, False, True], probabilities=[0.9, 0.8, 0.8, 0.3, 0.3],
+                  hours_per_lead=2, capacity_hours=6, cost_per_lead=10, deal_value=1000, win_rate=0.25)
+    assert curve.columns == list(SWEEP_COLUMNS)
+    assert curve.select("threshold", "routed", "tp", "fp", "within_capacity", "profit").rows() == [
+        (0.9, 1, 1, 0, True, 240.0),  # 1 conversion x 1000 x 0.25 - 1 x 10
+        (0.8, 3, 2, 1, True, 470.0),
+        (0.3, 5, 3, 2, False, 700.0),  # 10 hours > 6
+    ]
+    assert curve["expected_conversions"].to_list() == pytest.approx([0.9, 2.5, 3.1])
+    assert curve["lift"].to_list() == pytest.approx([1 / 0.6, (2 / 3) / 0.6, 1.0])
+
+
+def test_without_probabilities_expected_conversions_are_null():
+    curve = sweep([3, 2, 1], [1, 0, 1])
+    assert curve["expected_conversions"].null_count() == 3
+    assert curve.schema["expected_conversions"] == pl.Float64
+
+
+def test_negative_zero_and_zero_are_one_cut_off_like_scikit_learn():
+    curve = sweep([0.0, -0.0, 1.0], [True, False, True])
+    assert curve["routed"].to_list() == [1, 3]
+
+
+# --------------------------------------------------------------------------------- best cut-off
+
+
+def brute_force_best(curve: pl.DataFrame, objective: str, beta: float = 1.0):
+    positives = curve["tp"][-1]
+    best_value, best_threshold = 0.0, math.inf  # routing nobody is worth 0
+    for row in curve.iter_rows(named=True):
+        if not row["within_capacity"]:
+            continue
+        value = {
+            "profit": row["profit"],
+            "conversions": row["tp"],
+            "f_beta": (1 + beta**2) * row["tp"] / (beta**2 * positives + row["routed"]),
+        }[objective]
+        if value > best_value:
+            best_value, best_threshold = value, row["threshold"]
+    return best_threshold, best_value
+
+
+@pytest.mark.parametrize("objective,beta", [("profit", 1.0), ("conversions", 1.0), ("f_beta", 1.0), ("f_beta", 2.0), ("f_beta", 0.5)])
+@pytest.mark.parametrize("seed", range(5))
+def test_best_cutoff_is_the_brute_force_best_within_capacity(objective, beta, seed):
+    scores, converted = tied_leads(300, seed=seed, levels=30)
+    curve = sweep(scores, converted, hours_per_lead=1.5, capacity_hours=200, cost_per_lead=40, deal_value=900, win_rate=0.3)
+    choice = best_cutoff(curve, objective, beta=beta)
+    threshold, value = brute_force_best(curve, objective, beta)
+    assert choice.threshold == threshold
+    assert choice.value == pytest.approx(value)
+    assert choice.routed * 1.5 <= 200
+
+
+def test_f_beta_of_one_is_f1_and_f1_is_scikit_learns():
+    scores, converted = tied_leads(400, seed=3)
+    curve = sweep(scores, converted)
+    choice = best_cutoff(curve, "f_beta", beta=1.0)
+    assert choice.value == pytest.approx(curve["f1"].max())
+    for row in curve.iter_rows(named=True):
+        assert row["f1"] == pytest.approx(f1_score(converted, scores >= row["threshold"]))
+
+
+def test_route_nobody_when_every_cut_off_loses_money():
+    curve = sweep([0.9, 0.5, 0.1], [True, False, False], cost_per_lead=100, deal_value=50, win_rate=1.0)
+    choice = best_cutoff(curve, "profit")
+    assert choice.routes_nobody and choice.threshold == math.inf and choice.routed == 0 and choice.row is None
+
+
+def test_route_nobody_when_no_cut_off_fits_the_capacity():
+    # The top score is shared by three leads: routing any of them routes all three.
+    curve = sweep([0.9, 0.9, 0.9, 0.1], [True, False, True, False], hours_per_lead=1, capacity_hours=2, deal_value=100)
+    assert not curve["within_capacity"].any()
+    assert best_cutoff(curve, "conversions").routes_nobody
+
+
+def test_ties_in_the_objective_go_to_the_higher_threshold():
+    # Routing the last lead adds no conversion: same conversions, fewer leads.
+    curve = sweep([0.9, 0.5, 0.1], [True, True, False])
+    assert best_cutoff(curve, "conversions").threshold == 0.5
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: sweep([0.1, 0.2], [True, True]), "converted has one class only: all 2 lead(s) are converted"),
+        (lambda: sweep([0.1, 0.2], [0, 0]), "converted has one class only: all 2 lead(s) are not converted"),
+        (lambda: sweep([0.1, float("nan"), 0.3], [1, 0, 1]), "scores must be finite, got 1 NaN or infinite value(s) at position(s) 1"),
+        (lambda: sweep([], []), "scores is empty: there are no leads to sweep"),
+        (lambda: sweep([0.1, 0.2], [1, 0], cost_per_lead=-5), "cost_per_lead must be >= 0, got -5"),
+        (lambda: sweep([0.1, 0.2], [1, 0], deal_value=-1.0), "deal_value must be >= 0, got -1.0"),
+        (lambda: sweep([0.1, 0.2], [1, 0], hours_per_lead=-1), "hours_per_lead must be >= 0, got -1"),
+        (lambda: sweep([0.1, 0.2], [1, 0], capacity_hours=-3), "capacity_hours must be >= 0, got -3"),
+        (lambda: sweep([0.1, 0.2], [1, 0], win_rate=1.5), "win_rate must be <= 1, got 1.5"),
+        (lambda: sweep([0.1, 0.2], [1, 0, 1]), "converted must have one value per lead (2), got 3"),
+        (lambda: sweep([0.1, 0.2], [1, 2]), "converted must be booleans or 0/1, got 2"),
+        (lambda: sweep([0.1, 0.2], [1, 0], probabilities=[0.5, 1.2]), "probabilities must lie in [0, 1], got 1.2"),
+        (lambda: sweep(["a", "b"], [1, 0]), "scores must be numbers"),
+        (lambda: best_cutoff(sweep([0.1, 0.2], [1, 0]), "revenue"), "objective must be one of profit, f_beta, conversions; got 'revenue'"),
+        (lambda: best_cutoff(sweep([0.1, 0.2], [1, 0]), "f_beta", beta=0), "beta must be > 0, got 0"),
+    ],
+)
+def test_bad_input_gets_a_message_naming_the_parameter_and_value(call, message):
+    with pytest.raises(InvalidArgument) as error:
+        call()
+    assert message in str(error.value)
