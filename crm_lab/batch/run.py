@@ -90,7 +90,10 @@ def run_batch(
     outcomes = _execute(planned, out_dir, jobs, scheduler)
     for outcome in outcomes:
         outcome["batch_id"] = batch_id
-    kept = [r for r in (previous or {}).get("runs", []) if r["name"] not in {o["name"] for o in outcomes}]
+    # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome.
+    rerun = {o["name"] for o in outcomes}
+    in_spec = {run.name for run in spec.runs}
+    kept = [r for r in (previous or {}).get("runs", []) if r["name"] in in_spec and r["name"] not in rerun]
     manifest = {
         "pipeline": spec.name,
         "spec": str(spec.path),
