@@ -1,11 +1,14 @@
-"""Every query in docs/SQL.md runs against the sample database and returns rows."""
+"""Every query in docs/SQL.md runs against the sample database, after a forecast, a lead sweep
+and a batch have stored their results in a copy of it, and returns rows."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from crm_lab.db import connect
 from crm_lab.workbench import sample_database
@@ -18,9 +21,30 @@ def test_the_reference_has_worked_queries():
     assert len(QUERIES) >= 10
 
 
+@pytest.fixture(scope="module")
+def with_results(tmp_path_factory, request) -> Path:
+    from crm_lab.batch import run_batch
+    from crm_lab.forecast import forecast
+    from crm_lab.leads.store import sweep_leads
+
+    folder = tmp_path_factory.mktemp("docs")
+    db = folder / "crm.duckdb"
+    shutil.copy(sample_database(), db)
+    forecast(db, as_of="2025-06-30", horizon="quarter", trials=500, by=("team",))
+    sweep_leads(db, as_of="2025-06-30", capacity_hours=200, hours_per_lead=1.5, cost_per_lead=40)
+    spec = folder / "tiny.yaml"
+    spec.write_text(yaml.safe_dump({"name": "docs", "output": str(folder / "reports"),
+                                    "runs": [{"name": "tiny", "notebook": "tests/notebooks/tiny_report.ipynb"}]}))
+    root = Path(__file__).resolve().parents[1]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        run_batch(spec, db, jobs=1)
+    return db
+
+
 @pytest.mark.parametrize("sql", QUERIES, ids=[q.split("\n")[0][:60] for q in QUERIES])
-def test_documented_query_runs_on_the_sample(sql):
-    con = connect(sample_database())
+def test_documented_query_runs_on_the_sample(sql, with_results):
+    con = connect(with_results)
     try:
         rows = con.sql(sql).fetchall()
     finally:
