@@ -72,6 +72,12 @@ def _sweep_leads(args: argparse.Namespace) -> None:
     run_sweep_leads(args)
 
 
+def _territory(args: argparse.Namespace) -> None:
+    from crm_lab.territory.command import run_territory_command
+
+    print(run_territory_command(args))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
@@ -112,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     forecast_command.add_forecast_arguments(fc)
     bt = command("backtest", _backtest, forecast_command.BACKTEST_HELP)
     forecast_command.add_backtest_arguments(bt)
+
+    from crm_lab.territory import command as territory_command
+
+    terr = command("territory", _territory, territory_command.TERRITORY_HELP)
+    territory_command.add_territory_arguments(terr)
 
     from crm_lab.leads import command as leads_command
 

@@ -1,0 +1,203 @@
+"""The thin layer between the territory model and the workbench database: read a company's
+accounts and reps (read-only), and write a plan's rows in one short transaction.
+
+Tables (SQL in ``crm_lab/sql/schema/``): ``territory_plans`` (one row per plan, starting with the
+common run columns, ``plan_id`` being the run id), ``territory_assignments`` (one row per account)
+and ``territory_plan_reps`` (one row per rep, loads against bands).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from importlib.resources import files
+
+import duckdb
+import polars as pl
+
+from crm_lab.db import DEFAULT_DB, reading, writing
+from crm_lab.errors import InvalidArgument
+from crm_lab.runs import RunRecord, _jsonable, input_fingerprint, insert_frame
+from crm_lab.schema import schema_sql
+from crm_lab.territory.data import TerritoryData
+from crm_lab.territory.model import TerritoryPlan, plan_territories
+from crm_lab.territory.rules import TerritorySettings
+from crm_lab.territory.solve import SolverOptions
+from crm_lab.territory.whatif import NewRep, add_rep, remove_rep
+
+TERRITORY_TABLES = ("territory_plans", "territory_assignments", "territory_plan_reps")
+DEFAULT_ROLES = ("AE",)
+
+
+def territory_sql(name: str) -> str:
+    return (files("crm_lab") / "sql" / "territory" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    query = "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = ?"
+    return sum(n for (n,) in con.sql(query, params=[name, name]).fetchall()) > 0
+
+
+def read_territory_data(
+    con: duckdb.DuckDBPyConnection, company: str, *, roles: Sequence[str] | None = DEFAULT_ROLES
+) -> TerritoryData:
+    """A company's live accounts (replayed owner and potential) and its active reps in ``roles``
+    (None: every active rep), from a replayed workbench database."""
+    for table in ("accounts", "reps", "account_history", "accounts_current"):
+        if not _has_table(con, table):
+            raise InvalidArgument(f"the database has no {table}: load the export and run `crm-lab replay` first")
+    companies = [c for (c,) in con.sql("SELECT DISTINCT company_id FROM accounts ORDER BY 1").fetchall()]
+    if company not in companies:
+        raise InvalidArgument(f"company: no accounts for {company!r}; companies: {', '.join(companies) or 'none'}")
+    params = {"company": company}
+    accounts = con.sql(territory_sql("accounts"), params=params).pl()
+    reps = con.sql(territory_sql("reps"), params=params | {"roles": list(roles) if roles is not None else None}).pl()
+    if reps.height == 0:
+        raise InvalidArgument(f"roles: company {company!r} has no active rep with role in {list(roles or [])}")
+    return TerritoryData.from_frames(accounts, reps, company_id=company)
+
+
+def company_inputs(
+    db_path: str | os.PathLike | None = None, company: str | None = None, *, roles: Sequence[str] | None = DEFAULT_ROLES
+) -> TerritoryData:
+    """What a notebook starts from: a company's inputs from ``db_path`` (None: the bundled
+    sample, see :func:`crm_lab.workbench.sample_database`), the first company when None."""
+    if db_path is None:
+        from crm_lab.workbench import sample_database
+
+        db_path = sample_database()
+    with reading(db_path) as con:
+        if company is None:
+            first = con.sql("SELECT min(company_id) FROM accounts").fetchall()[0][0]
+            if first is None:
+                raise InvalidArgument(f"database {db_path} has no accounts")
+            company = first
+        return read_territory_data(con, company, roles=roles)
+
+
+def apply_whatifs(data: TerritoryData, add_reps: Sequence[NewRep] = (), remove_reps: Sequence[str] = ()) -> TerritoryData:
+    """``data`` with reps removed, then reps added."""
+    for rep_id in remove_reps:
+        data = remove_rep(data, rep_id)
+    for rep in add_reps:
+        data = add_rep(data, rep)
+    return data
+
+
+def run_territory(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    company: str | None = None,
+    settings: TerritorySettings | None = None,
+    solver: SolverOptions | None = None,
+    *,
+    add_reps: Sequence[NewRep] = (),
+    remove_reps: Sequence[str] = (),
+    roles: Sequence[str] | None = DEFAULT_ROLES,
+    save: bool = True,
+    lock_timeout: float | None = None,
+) -> TerritoryPlan:
+    """Plan a company's territories from the workbench database and store the plan.
+
+    Parameters
+    ----------
+    db_path : path
+        A loaded and replayed workbench database.
+    company : str
+        The tenant (required).
+    settings, solver
+        See :class:`TerritorySettings` and :class:`SolverOptions`.
+    add_reps, remove_reps
+        What-if: reps to add (:class:`NewRep`) and rep ids to remove before planning.
+    roles : sequence of str or None
+        Which reps own accounts (default AEs); None for every active rep.
+    save : bool
+        Write ``territory_plans``, ``territory_assignments`` and ``territory_plan_reps`` rows
+        (one short transaction). The returned plan's ``plan_id`` is set either way.
+    """
+    if not company:
+        raise InvalidArgument("company is required: a territory plan is for one company")
+    settings = settings or TerritorySettings()
+    solver = solver or SolverOptions()
+    started = time.perf_counter()
+    with reading(db_path, lock_timeout=lock_timeout) as con:
+        data = read_territory_data(con, company, roles=roles)
+        fingerprint = input_fingerprint(con)
+    data = apply_whatifs(data, add_reps, remove_reps)
+    plan = plan_territories(data, settings, solver)
+    parameters = {
+        "settings": dataclasses.asdict(settings),
+        "solver": dataclasses.asdict(solver),
+        "add_reps": [dataclasses.asdict(rep) for rep in add_reps],
+        "remove_reps": list(remove_reps),
+        "roles": None if roles is None else list(roles),
+    }
+    record = RunRecord(kind="territory", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
+                       seed=solver.seed, seconds=time.perf_counter() - started)
+    plan.plan_id = record.run_id
+    if save:
+        save_plan(db_path, plan, record, lock_timeout=lock_timeout)
+    return plan
+
+
+def _finite(value):
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def plan_frames(plan: TerritoryPlan, record: RunRecord) -> dict[str, pl.DataFrame]:
+    """The rows a plan writes, per table (pure: no database)."""
+    company = plan.data.company_id
+    if company is None:
+        raise InvalidArgument("plan: data.company_id is required to store a plan (every row carries company_id)")
+    summary = plan.summary()
+    head = dict(zip(("plan_id", "company_id", "started_at", "seconds", "parameters", "seed", "crm_lab_version",
+                     "input_fingerprint"), record.values()))
+    plans = pl.DataFrame([head | {
+        "status": plan.status, "plan_kind": plan.kind, "solve_status": plan.solve_status, "solver": plan.solver,
+        "solver_status": plan.solver_status, "objective": _finite(plan.objective), "bound": _finite(plan.bound),
+        "gap": _finite(plan.gap), "message": plan.message or None, "accounts": plan.data.n_accounts,
+        "reps": plan.data.n_reps, "moved": summary.get("moved"), "moved_potential": summary.get("moved_potential"),
+        "reassigned": summary.get("reassigned"), "total_distance_km": summary.get("total_distance_km"),
+        "max_workload_deviation": summary.get("max_workload_deviation"),
+        "max_potential_deviation": summary.get("max_potential_deviation"),
+        "diagnosis": json.dumps(plan.diagnosis),
+        "violations": json.dumps(_jsonable([v.as_dict() for v in plan.violations])),
+    }], strict=False)
+    assignments = plan.assignments().drop("lat", "lon").with_columns(
+        pl.lit(record.run_id).alias("plan_id"), pl.lit(company).alias("company_id")
+    )
+    loads = plan.rep_loads()
+    home = pl.DataFrame({"rep_id": plan.data.rep_ids.tolist(), "home_lat": plan.data.rep_home_lat,
+                         "home_lon": plan.data.rep_home_lon})
+    reps = (
+        loads.join(home, on="rep_id")
+        .with_columns(pl.lit(record.run_id).alias("plan_id"), pl.lit(company).alias("company_id"))
+        .with_columns(
+            [pl.when(pl.col(c).is_infinite()).then(None).otherwise(pl.col(c)).alias(c)
+             for c in ("capacity_hours", "workload_upper", "potential_upper")]
+        )
+        .select("plan_id", "company_id", "rep_id", "is_new", "fte", "capacity_hours", "home_lat", "home_lon", "accounts",
+                "workload_hours", "workload_target", "workload_lower", "workload_upper", "potential",
+                "potential_target", "potential_lower", "potential_upper", "distance_km")
+    )
+    return {"territory_plans": plans, "territory_assignments": assignments, "territory_plan_reps": reps}
+
+
+def save_plan(db_path: str | os.PathLike, plan: TerritoryPlan, record: RunRecord, *, lock_timeout: float | None = None) -> None:
+    """Write a plan's rows in one transaction (tables are created when missing)."""
+    frames = plan_frames(plan, record)
+    with writing(db_path, lock_timeout=lock_timeout) as con:
+        con.begin()
+        try:
+            for table in TERRITORY_TABLES:
+                con.execute(schema_sql(table))
+            for table, frame in frames.items():
+                insert_frame(con, table, frame)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
