@@ -26,12 +26,14 @@ def with_results(tmp_path_factory, request) -> Path:
     from crm_lab.batch import run_batch
     from crm_lab.forecast import forecast
     from crm_lab.leads.store import sweep_leads
+    from crm_lab.territory import SolverOptions, TerritorySettings, run_territory
 
     folder = tmp_path_factory.mktemp("docs")
     db = folder / "crm.duckdb"
     shutil.copy(sample_database(), db)
     forecast(db, as_of="2025-06-30", horizon="quarter", trials=500, by=("team",))
     sweep_leads(db, as_of="2025-06-30", capacity_hours=200, hours_per_lead=1.5, cost_per_lead=40)
+    run_territory(db, "c2", TerritorySettings(tolerance=0.3), SolverOptions(time_limit=5))
     spec = folder / "tiny.yaml"
     spec.write_text(yaml.safe_dump({"name": "docs", "output": str(folder / "reports"),
                                     "runs": [{"name": "tiny", "notebook": "tests/notebooks/tiny_report.ipynb"}]}))

@@ -36,6 +36,7 @@ def twin_tenants(tmp_path_factory) -> Path:
     every id of c1 exists twice."""
     from crm_lab.forecast import forecast
     from crm_lab.leads.store import sweep_leads
+    from crm_lab.territory import SolverOptions, TerritorySettings, run_territory
 
     folder = tmp_path_factory.mktemp("twins")
     db = folder / "crm.duckdb"
@@ -43,6 +44,7 @@ def twin_tenants(tmp_path_factory) -> Path:
     # Result tables are public names too.
     forecast(db, as_of="2025-06-30", horizon="quarter", trials=200, by=("team",))
     sweep_leads(db, as_of="2025-06-30", capacity_hours=200, hours_per_lead=1.5, cost_per_lead=40)
+    run_territory(db, "c1", TerritorySettings(tolerance=0.3), SolverOptions(time_limit=3))
     con = duckdb.connect(str(db))
     try:
         tables = [t for (t,) in con.sql(
@@ -68,7 +70,8 @@ def public_names(db: Path) -> list[str]:
 def test_every_public_name_is_scoped_to_the_company(twin_tenants):
     names = public_names(twin_tenants)
     assert len(names) >= 30
-    assert {"forecast_summary", "forecast_deals", "lead_sweeps", "lead_sweep_runs"} <= set(names)
+    assert {"forecast_summary", "forecast_deals", "lead_sweeps", "lead_sweep_runs", "territory_plans",
+            "territory_assignments", "territory_plan_reps"} <= set(names)
     unscoped = open_connection(twin_tenants)
     try:
         for company in ("c1", "twin", "c2"):
