@@ -29,7 +29,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 lab: $(VENV)/.installed
-	PLOOMBER_STATS_ENABLED=false $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None
+	PLOOMBER_STATS_ENABLED=false PLOOMBER_VERSION_CHECK_DISABLED=1 $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
 
 clean:
 	rm -rf $(VENV) reports data/crm.duckdb data/crm.duckdb.wal data/generated
