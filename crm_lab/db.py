@@ -108,6 +108,20 @@ def writing(db_path: str | os.PathLike = DEFAULT_DB, **kwargs: Any) -> Iterator[
         con.close()
 
 
+@contextmanager
+def transaction(db_path: str | os.PathLike = DEFAULT_DB, **kwargs: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write connection inside one transaction: committed when the block ends, rolled back (and
+    the error re-raised) when it fails, so a failed write leaves the database as it was."""
+    with writing(db_path, **kwargs) as con:
+        con.begin()
+        try:
+            yield con
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+
+
 def fetch_all(con: duckdb.DuckDBPyConnection, query: str, params: Sequence | dict | None = None) -> list[tuple]:
     """All rows of a query, with bound parameters."""
     return con.sql(query, params=params).fetchall()

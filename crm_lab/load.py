@@ -19,7 +19,7 @@ import duckdb
 
 from crm_lab import __version__
 from crm_lab.contract import EVENT_INPUT_COLUMNS, EVENT_TABLE
-from crm_lab.db import DEFAULT_DB, writing
+from crm_lab.db import DEFAULT_DB, transaction
 from crm_lab.errors import LoadError
 from crm_lab.ingest_events import ingest
 from crm_lab.schema import Column, ensure_schema, table_spec
@@ -126,22 +126,16 @@ def load(
     started_at = datetime.now(timezone.utc)
     inputs, skipped = resolve_inputs(list(paths), table)
     digest = fingerprint(inputs)
-    with writing(db_path, lock_timeout=lock_timeout) as con:
-        con.begin()
-        try:
-            ensure_schema(con)
-            load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
-            reports = [_load_file(con, load_id, item) for item in inputs]
-            report = LoadReport(load_id, digest, reports, skipped)
-            if strict and report.status != "ok":
-                raise LoadError(_strict_message(con, report))
-            report.seconds = time.perf_counter() - started
-            _record_run(con, report, started_at)
-            _fault_point("before_commit")
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+    with transaction(db_path, lock_timeout=lock_timeout) as con:
+        ensure_schema(con)
+        load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
+        reports = [_load_file(con, load_id, item) for item in inputs]
+        report = LoadReport(load_id, digest, reports, skipped)
+        if strict and report.status != "ok":
+            raise LoadError(_strict_message(con, report))
+        report.seconds = time.perf_counter() - started
+        _record_run(con, report, started_at)
+        _fault_point("before_commit")
     return report
 
 

@@ -18,7 +18,7 @@ from importlib.resources import files
 import duckdb
 
 from crm_lab import __version__
-from crm_lab.db import DEFAULT_DB, writing
+from crm_lab.db import DEFAULT_DB, transaction
 from crm_lab.errors import InvalidArgument
 from crm_lab.schema import ensure_schema, schema_sql
 
@@ -85,14 +85,8 @@ def replay(
         raise InvalidArgument(f"period must be one of week, month, quarter; got {period!r}")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
-    with writing(db_path, lock_timeout=lock_timeout) as con:
-        con.begin()
-        try:
-            report = _replay(con, full=full, period=period, started_at=started_at, started=started)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+    with transaction(db_path, lock_timeout=lock_timeout) as con:
+        report = _replay(con, full=full, period=period, started_at=started_at, started=started)
     return report
 
 

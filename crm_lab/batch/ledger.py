@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from crm_lab.db import writing
+from crm_lab.db import transaction
 from crm_lab.errors import DatabaseLockedError, InvalidArgument
 from crm_lab.runs import insert_frame
 from crm_lab.schema import schema_sql
@@ -77,23 +77,17 @@ def ingest(db_path: str | os.PathLike, out_dir: Path, rows: list[dict[str, Any]]
     pending = json.loads(pending_path.read_text(encoding="utf-8")) if pending_path.exists() else []
     everything = pending + rows
     try:
-        with writing(db_path, lock_timeout=lock_timeout) as con:
-            con.begin()
-            try:
-                con.execute(schema_sql("report_runs"))
-                known = {r for (r,) in con.sql("SELECT run_id FROM report_runs").fetchall()}
-                fresh = [row for row in everything if row["run_id"] not in known]
-                for row in fresh:
-                    _ingest_results(con, row)
-                if fresh:
-                    frame = pl.DataFrame(fresh, infer_schema_length=None).with_columns(
-                        pl.col("started_at").str.to_datetime(time_zone="UTC")
-                    )
-                    insert_frame(con, "report_runs", frame)
-                con.commit()
-            except BaseException:
-                con.rollback()
-                raise
+        with transaction(db_path, lock_timeout=lock_timeout) as con:
+            con.execute(schema_sql("report_runs"))
+            known = {r for (r,) in con.sql("SELECT run_id FROM report_runs").fetchall()}
+            fresh = [row for row in everything if row["run_id"] not in known]
+            for row in fresh:
+                _ingest_results(con, row)
+            if fresh:
+                frame = pl.DataFrame(fresh, infer_schema_length=None).with_columns(
+                    pl.col("started_at").str.to_datetime(time_zone="UTC")
+                )
+                insert_frame(con, "report_runs", frame)
     except DatabaseLockedError as error:
         queue_pending(out_dir, rows)
         return f"ledger not written ({error}); results kept in {out_dir}, ingested by the next batch or `crm-lab batch --ingest {out_dir}`"

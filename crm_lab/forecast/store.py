@@ -12,7 +12,7 @@ import os
 
 import polars as pl
 
-from crm_lab.db import writing
+from crm_lab.db import transaction
 from crm_lab.runs import RunRecord, insert_frame
 from crm_lab.schema import schema_sql
 
@@ -41,16 +41,10 @@ def store_run(db_path: str | os.PathLike, record: RunRecord, run: dict, frames: 
     """Insert the run row (``run``: the forecast_runs columns after the common ones) and each
     frame (table -> rows without run_id) in one transaction."""
     run_row = _run_row(record, run)
-    with writing(db_path, lock_timeout=lock_timeout) as con:
-        con.begin()
-        try:
-            for table in FORECAST_TABLES:
-                con.execute(schema_sql(table))
-            insert_frame(con, "forecast_runs", run_row)
-            for table, frame in frames.items():
-                if frame is not None and frame.height:
-                    insert_frame(con, table, frame.with_columns(pl.lit(record.run_id).alias("run_id")))
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+    with transaction(db_path, lock_timeout=lock_timeout) as con:
+        for table in FORECAST_TABLES:
+            con.execute(schema_sql(table))
+        insert_frame(con, "forecast_runs", run_row)
+        for table, frame in frames.items():
+            if frame is not None and frame.height:
+                insert_frame(con, table, frame.with_columns(pl.lit(record.run_id).alias("run_id")))

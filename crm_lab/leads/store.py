@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, writing
+from crm_lab.db import DEFAULT_DB, transaction
 from crm_lab.leads.analysis import LeadSweepResult, analyse_leads
 from crm_lab.runs import RunRecord, insert_frame
 from crm_lab.schema import schema_sql, table_spec
@@ -99,21 +99,15 @@ def write_results(
         )
         for result in results
     ]
-    with writing(db_path, lock_timeout=lock_timeout) as con:
-        con.begin()
-        try:
-            con.execute(schema_sql(RUNS_TABLE))
-            con.execute(schema_sql(SWEEPS_TABLE))
-            for record, result in zip(records, results):
-                row = run_row(result, record)
-                columns = ", ".join(row)
-                marks = ", ".join("?" for _ in row)
-                con.execute(f"INSERT INTO {RUNS_TABLE} ({columns}) VALUES ({marks})", list(row.values()))
-                insert_frame(con, SWEEPS_TABLE, sweep_rows(result, record.run_id))
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+    with transaction(db_path, lock_timeout=lock_timeout) as con:
+        con.execute(schema_sql(RUNS_TABLE))
+        con.execute(schema_sql(SWEEPS_TABLE))
+        for record, result in zip(records, results):
+            row = run_row(result, record)
+            columns = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            con.execute(f"INSERT INTO {RUNS_TABLE} ({columns}) VALUES ({marks})", list(row.values()))
+            insert_frame(con, SWEEPS_TABLE, sweep_rows(result, record.run_id))
     return tuple(record.run_id for record in records)
 
 

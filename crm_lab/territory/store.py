@@ -19,7 +19,7 @@ from importlib.resources import files
 import duckdb
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, reading, writing
+from crm_lab.db import DEFAULT_DB, reading, transaction
 from crm_lab.errors import InvalidArgument
 from crm_lab.runs import RunRecord, _jsonable, input_fingerprint, insert_frame
 from crm_lab.schema import schema_sql
@@ -189,15 +189,9 @@ def plan_frames(plan: TerritoryPlan, record: RunRecord) -> dict[str, pl.DataFram
 def save_plan(db_path: str | os.PathLike, plan: TerritoryPlan, record: RunRecord, *, lock_timeout: float | None = None) -> None:
     """Write a plan's rows in one transaction (tables are created when missing)."""
     frames = plan_frames(plan, record)
-    with writing(db_path, lock_timeout=lock_timeout) as con:
-        con.begin()
-        try:
-            for table in TERRITORY_TABLES:
-                con.execute(schema_sql(table))
-            for table, frame in frames.items():
-                insert_frame(con, table, frame)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+    with transaction(db_path, lock_timeout=lock_timeout) as con:
+        for table in TERRITORY_TABLES:
+            con.execute(schema_sql(table))
+        for table, frame in frames.items():
+            insert_frame(con, table, frame)
 
