@@ -21,6 +21,7 @@ from tests.conftest import query
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tests/notebooks/tiny_report.ipynb"
+INJECTION = "c1' OR '1'='1'; DROP TABLE deals; --"
 
 
 @pytest.fixture
@@ -74,7 +75,8 @@ def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, mess
 def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path, db):
     spec = write_spec(tmp_path, [
         {"name": "tiny-{company}", "notebook": TINY, "matrix": {"company": ["c1", "c2"]}},
-        {"name": "broken", "notebook": TINY, "parameters": {"company": "no-such-company"}},
+        # A bad value, and an injection attempt through the pipeline YAML: refused as an unknown company.
+        {"name": "broken", "notebook": TINY, "parameters": {"company": INJECTION}},
     ])
     done = subprocess.run([sys.executable, "-m", "crm_lab", "batch", str(spec), "--db", str(db), "--jobs", "2"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -83,8 +85,9 @@ def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path,
     reports = tmp_path / "reports"
     ledger = query(db, "SELECT run_name, status, error, company_id FROM report_runs ORDER BY run_name")
     assert [(name, status, company) for name, status, _, company in ledger] == [
-        ("broken", "failed", "no-such-company"), ("tiny-c1", "ok", "c1"), ("tiny-c2", "ok", "c2")]
-    assert ledger[0][2].startswith("InvalidArgument: company 'no-such-company' is not in ")
+        ("broken", "failed", INJECTION), ("tiny-c1", "ok", "c1"), ("tiny-c2", "ok", "c2")]
+    assert ledger[0][2].startswith(f"InvalidArgument: company {INJECTION!r} is not in ")
+    assert query(db, "SELECT count(*) > 0 FROM deals") == [(True,)], "the payload reached no SQL"
     # The failed notebook is kept, with papermill's error banner, and so is its HTML.
     failed_nb = (reports / "broken" / "broken.ipynb").read_text(encoding="utf-8")
     assert "An Exception was encountered at" in failed_nb
