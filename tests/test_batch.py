@@ -159,3 +159,16 @@ def test_a_dask_cluster_gives_the_same_ledger_and_results_as_the_local_pool(tmp_
            [(r["name"], r["status"], r["parameters"]["company"]) for r in remote.runs]
     assert outputs(local) == outputs(remote)
     assert query(db, "SELECT count(*), count(DISTINCT batch_id) FROM report_runs WHERE status = 'ok'") == [(4, 2)]
+
+
+def test_a_run_that_overstays_its_timeout_fails_and_the_others_finish(tmp_path, db):
+    spec = write_spec(tmp_path, [
+        {"name": "slow", "notebook": "tests/notebooks/sleepy.ipynb", "parameters": {"seconds": 120}, "timeout": 3},
+        {"name": "quick", "notebook": "tests/notebooks/sleepy.ipynb"},
+    ])
+    result = run_batch(spec, db, jobs=2)
+    outcomes = {r["name"]: r for r in result.runs}
+    assert outcomes["quick"]["status"] == "ok"
+    assert outcomes["slow"]["status"] == "failed"
+    assert "timed out" in outcomes["slow"]["error"].lower() or "timeout" in outcomes["slow"]["error"].lower()
+    assert outcomes["slow"]["seconds"] < 60
