@@ -61,8 +61,6 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
             cwd=cwd,
             progress_bar=False,
             log_output=False,
-            # A stuck cell fails with papermill's own message before the run's watchdog fires.
-            execution_timeout=timeout_s,
         )
     except papermill.PapermillExecutionError as failure:
         error = f"{failure.ename}: {failure.evalue} (cell {failure.exec_count})"
