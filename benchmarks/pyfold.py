@@ -12,35 +12,17 @@ typed NULL clears it), the deal and lead lifecycles, one version per distinct in
 
 from __future__ import annotations
 
-# Columns of an input tuple, in this order (see SELECT_COLUMNS).
-FIELDS = (
-    "account_id",
-    "owner_rep_id",
-    "name",
-    "stage",
-    "amount",
-    "currency",
-    "expected_close_date",
-    "lost_reason",
-    "status",
-    "source",
-    "industry",
-    "employees",
-    "score",
-    "potential",
-    "territory_id",
-    "deal_id",
-)
+from crm_lab.contract import AGGREGATES
+
+# The aggregates a history is folded for, and their payload fields, as the contract defines them.
+AGGREGATE_FIELDS = {kind: AGGREGATES[kind].fields for kind in ("deal", "lead", "account")}
+# Columns of an input tuple, in this order (see SELECT_COLUMNS): every field any history folds.
+FIELDS = tuple(dict.fromkeys(field for fields in AGGREGATE_FIELDS.values() for field in fields))
 ENVELOPE = ("company_id", "aggregate_type", "aggregate_id", "occurred_at", "seq", "event_id", "event_type", "payload_keys")
 SELECT_COLUMNS = ENVELOPE + FIELDS
 C, T, A, OCC, SEQ, EID, ET, KEYS = range(8)
 POS = {name: len(ENVELOPE) + i for i, name in enumerate(FIELDS)}
 
-AGGREGATE_FIELDS = {
-    "deal": ("account_id", "owner_rep_id", "name", "stage", "amount", "currency", "expected_close_date", "lost_reason"),
-    "lead": ("account_id", "owner_rep_id", "name", "source", "industry", "employees", "score", "status", "deal_id"),
-    "account": ("name", "industry", "employees", "potential", "territory_id", "owner_rep_id"),
-}
 DEAL_ENDS = {"won": ("closed_won", True, True), "lost": ("closed_lost", True, False)}
 
 

@@ -41,7 +41,7 @@ def ingest(con: duckdb.DuckDBPyConnection, load_id: int, source_table: str) -> E
     )
     _append_with_order_keys(con, load_id)
     counts = dict(con.sql("SELECT _outcome, count(*) FROM _events_judged GROUP BY ALL").fetchall())
-    for name in ("_events_parsed", "_events_judged", "_events_touched"):
+    for name in ("_events_judged", "_events_touched"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     return EventCounts(counts.get("new", 0), counts.get("duplicate", 0), counts.get("quarantine", 0))
 

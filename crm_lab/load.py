@@ -176,8 +176,6 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     report.rows_rejected = con.sql(
         "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ?", params=[load_id, item.name]
     ).fetchall()[0][0]
-    for name in ("_raw", "_checked", "_good"):
-        con.execute(f"DROP TABLE IF EXISTS {name}")
     return report
 
 
