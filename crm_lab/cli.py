@@ -84,6 +84,24 @@ def _demo(args: argparse.Namespace) -> None:
     print(build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline))
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crm_lab.serve import parse_assignments, serve_dashboard
+
+    return serve_dashboard(None if args.sample else args.db, company=args.company,
+                           parameters=parse_assignments(args.parameter), notebook=Path(args.notebook),
+                           port=args.port, open_browser=not args.no_browser)
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from crm_lab.serve import serve_lab
+
+    return serve_lab(Path(args.notebook_dir), port=args.port, open_browser=not args.no_browser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-lab", description="A what-if workbench for revenue teams, on DuckDB.")
     parser.add_argument("--version", action="version", version=f"crm-lab {__version__}")
@@ -149,6 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--pipeline", default="pipelines/weekly.yaml", help="the batch to run on it (default pipelines/weekly.yaml)")
     demo.add_argument("--no-batch", action="store_true", help="only build the database")
+
+    from crm_lab import serve
+
+    dash = command("dashboard", _dashboard, "serve the what-if notebook as a Voilà app on 127.0.0.1")
+    dash.add_argument("--company", help="the company the panels show (default: the first)")
+    dash.add_argument("--sample", action="store_true", help="use the bundled sample instead of --db")
+    dash.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",
+                      help="a notebook parameter, the value read as YAML (repeatable), e.g. -p trials=500")
+    dash.add_argument("--notebook", default=str(serve.WHAT_IF_NOTEBOOK), help="the notebook to serve")
+    dash.add_argument("--port", type=int, default=serve.DASHBOARD_PORT)
+    dash.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+    lab = command("lab", _lab, "open JupyterLab on the notebooks, with widgets and no outbound requests")
+    lab.add_argument("--notebook-dir", default=str(serve.NOTEBOOKS))
+    lab.add_argument("--port", type=int, default=serve.LAB_PORT)
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
     return parser
 
 

@@ -120,12 +120,14 @@ def _expand(path: Path, index: int, entry: Any, shared: dict, timeout: int, decl
         if not NAME.fullmatch(name):
             raise SpecError(f"{where}: run name {name!r} must be letters, digits, '.', '_' or '-'")
         given = {**{k: v for k, v in shared.items() if k in accepted}, **parameters, **combo}
-        _check_parameters(f"{path}: run {name!r}", notebook, given, accepted)
+        check_parameters(f"{path}: run {name!r}", notebook, given, accepted)
         runs.append(RunSpec(name=name, notebook=notebook, parameters=given, timeout_s=run_timeout))
     return runs
 
 
-def _check_parameters(where: str, notebook: Path, given: dict, accepted: dict) -> None:
+def check_parameters(where: str, notebook: Path, given: dict, accepted: dict) -> None:
+    """Every given parameter is declared by the notebook (``papermill.inspect_notebook``) and has
+    its default's type; the error names ``where``, the parameter and what the notebook declares."""
     if not accepted:
         raise SpecError(f"{where}: {notebook} has no cell tagged 'parameters'")
     for key, value in given.items():

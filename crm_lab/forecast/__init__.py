@@ -6,6 +6,7 @@ Front doors (``crm-lab forecast`` and ``crm-lab backtest`` are thin shells over 
 - :func:`forecast`: fit as of an instant, simulate the baseline and scenarios, store the run;
 - :func:`backtest`: forecast past windows with what was known then and score them;
 - :func:`prepare` and :func:`run_scenarios`: the two halves of :func:`forecast`, for notebooks;
+  :func:`scenario_samples`: one scenario's trials, for a dashboard that moves one knob at a time;
 - :func:`tornado`: the sensitivity of P50 and P(target) to each knob.
 
 Modules, one job each: ``periods`` (instants and windows), ``data`` (reads, SQL in
@@ -43,6 +44,7 @@ _EXPORTS = {
     "load_scenarios": "scenarios",
     "prepare": "run",
     "run_scenarios": "run",
+    "scenario_samples": "run",
     "simulate": "simulation",
     "tornado": "sensitivity",
 }

@@ -129,6 +129,17 @@ def run_scenarios(inputs: list[ForecastInputs], scenarios=None, *, trials: int =
     )
 
 
+def scenario_samples(case: ForecastInputs, scenario: Scenario | None = None, *, trials: int, seed: int) -> np.ndarray:
+    """One company's (trials, P) totals under one scenario, bookings included: the numbers
+    :func:`run_scenarios` gives that scenario, since random numbers depend only on seed, company
+    and trial block (for a dashboard that simulates one knob setting at a time)."""
+    scenario = scenario or Scenario()
+    port = portfolio(case, scenario)
+    out = simulate([port], trials=check_count("trials", trials, 1), seed=check_count("seed", seed, 0),
+                   stream=case.stream, per_deal=False)[0]
+    return horizon_samples(case, out)
+
+
 @dataclass
 class ForecastResult:
     """A stored (or storable) forecast run.

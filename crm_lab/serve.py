@@ -1,0 +1,142 @@
+"""``crm-lab lab`` and ``crm-lab dashboard``: Jupyter servers on 127.0.0.1 that make no outbound
+requests (no news feed, no update check, no extension-manager searches, no SQL-magic telemetry).
+
+The dashboard is the what-if notebook served by Voilà: its parameters are filled in the way
+papermill fills them (an ``injected-parameters`` cell in a copy), so the browser shows the same
+computation a batch run or a test makes with the same parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crm_lab.errors import InvalidArgument
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO_ROOT / "notebooks"
+WHAT_IF_NOTEBOOK = NOTEBOOKS / "06_what_if.ipynb"
+HOST = "127.0.0.1"
+LAB_PORT = 8888
+DASHBOARD_PORT = 8866
+
+# Third-party code that calls home unless told not to (jupysql's telemetry and version check).
+OFFLINE_ENVIRONMENT = {"PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
+
+
+# Our Voilà template (crm_lab/jupyter/voila/templates/crm_lab), found through JUPYTER_PATH.
+JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
+VOILA_TEMPLATE = "crm_lab"
+
+
+def offline_environment() -> dict[str, str]:
+    jupyter_path = os.pathsep.join(p for p in (str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH", "")) if p)
+    return {**os.environ, **OFFLINE_ENVIRONMENT, "JUPYTER_PATH": jupyter_path}
+
+
+def lab_command(notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT, open_browser: bool = True) -> list[str]:
+    """JupyterLab with the news feed off, no update check and a read-only extension manager, so
+    opening it makes no request beyond 127.0.0.1 (ipywidgets' renderer ships with the package)."""
+    return [
+        sys.executable, "-m", "jupyterlab",
+        f"--notebook-dir={notebook_dir}",
+        f"--ServerApp.ip={HOST}", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--ServerApp.open_browser={open_browser}",
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+
+
+def dashboard_command(notebook: Path, *, port: int = DASHBOARD_PORT, open_browser: bool = True) -> list[str]:
+    """Voilà on one notebook: outputs only, tracebacks hidden from the page (they go to the log)."""
+    return [
+        sys.executable, "-m", "voila", str(notebook),
+        f"--Voila.ip={HOST}", f"--port={port}", "--Voila.port_retries=0",
+        f"--template={VOILA_TEMPLATE}",
+        "--show_tracebacks=False",
+        *([] if open_browser else ["--no-browser"]),
+    ]
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
+    """``name=value`` pairs, each value read as YAML (``trials=500``, ``as_of="2025-07-01"``)."""
+    parameters: dict[str, Any] = {}
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        if not sep or not name.isidentifier():
+            raise InvalidArgument(f"-p {assignment!r}: expected NAME=VALUE, e.g. -p trials=500")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            raise InvalidArgument(f"-p {assignment!r}: the value is not valid YAML ({error.problem})") from None
+        # YAML reads 2025-07-01 as a date; notebooks take instants as text ("as_of" is parsed there).
+        parameters[name] = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else value
+    return parameters
+
+
+def parameterized_copy(notebook: Path, parameters: dict[str, Any], out_dir: Path) -> Path:
+    """A copy of ``notebook`` with papermill's injected-parameters cell, after checking every
+    parameter against the notebook's ``parameters`` cell (name and type of the default)."""
+    import nbformat
+    import papermill
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    from crm_lab.batch.spec import check_parameters
+
+    if not notebook.is_file():
+        raise InvalidArgument(f"notebook {notebook} does not exist")
+    check_parameters("crm-lab dashboard", notebook, parameters, papermill.inspect_notebook(str(notebook)))
+    filled = parameterize_notebook(load_notebook_node(str(notebook)), parameters)
+    target = out_dir / notebook.name
+    nbformat.write(filled, target)
+    return target
+
+
+def dashboard_parameters(db_path: str | os.PathLike | None, company: str | None, given: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's parameters: ``db_path`` absolute (the kernel runs in another folder), None
+    for the bundled sample; ``company`` when one is named."""
+    parameters = dict(given)
+    if db_path is not None:
+        path = Path(db_path).resolve()
+        if not path.exists():
+            raise InvalidArgument(
+                f"database {db_path} does not exist: build it with `make demo`, or pass --sample for the bundled sample"
+            )
+        parameters["db_path"] = str(path)
+    if company is not None:
+        parameters["company"] = company
+    return parameters
+
+
+def run_server(command: list[str], *, cwd: Path | None = None) -> int:
+    """Run a server in the foreground until it exits or the user presses Ctrl-C."""
+    server = subprocess.Popen(command, env=offline_environment(), cwd=cwd)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        server.terminate()
+        return server.wait()
+
+
+def serve_dashboard(db_path: str | os.PathLike | None, *, company: str | None = None, parameters: dict | None = None,
+                    notebook: Path = WHAT_IF_NOTEBOOK, port: int = DASHBOARD_PORT, open_browser: bool = True) -> int:
+    values = dashboard_parameters(db_path, company, parameters or {})
+    with tempfile.TemporaryDirectory(prefix="crm-lab-dashboard-") as scratch:
+        served = parameterized_copy(Path(notebook), values, Path(scratch))
+        print(f"crm-lab dashboard: serving {notebook.name} on http://{HOST}:{port}/ (Ctrl-C stops it)", flush=True)
+        return run_server(dashboard_command(served, port=port, open_browser=open_browser), cwd=Path(scratch))
+
+
+def serve_lab(notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT, open_browser: bool = True) -> int:
+    if not notebook_dir.is_dir():
+        raise InvalidArgument(f"notebook folder {notebook_dir} does not exist")
+    return run_server(lab_command(notebook_dir, port=port, open_browser=open_browser))

@@ -1,0 +1,15 @@
+"""ipywidgets panels for what-if questions, shared by the notebooks and the Voilà dashboard.
+
+- :class:`ForecastPanel`: scenario knobs -> fan chart, P10/P50/P90 and P(target);
+- :class:`ThresholdPanel`: lead-score cut-off and SDR capacity -> curves and routed volume;
+- :class:`TerritoryPanel`: tolerance, move budget and rep count -> map, balance and solver status.
+
+Each recomputes only what its moved control changes, remembers recent settings, and shows a busy
+state (controls locked) while the kernel works.
+"""
+
+from crm_lab.widgets.forecast import ForecastPanel
+from crm_lab.widgets.leads import ThresholdPanel
+from crm_lab.widgets.territory import TerritoryPanel
+
+__all__ = ["ForecastPanel", "TerritoryPanel", "ThresholdPanel"]

@@ -1,0 +1,117 @@
+"""A cut-off slider over a finished lead sweep: routed volume, precision/recall, workload and
+profit at any cut-off, and the best cut-off under any SDR capacity.
+
+The sweep already holds every distinct cut-off, so moving the slider is a lookup; moving the
+capacity re-marks which cut-offs fit and picks the best again, without refitting the model or
+redrawing the bootstrap (its bands stay those of the study's capacity)."""
+
+from __future__ import annotations
+
+import math
+
+import ipywidgets as widgets
+import polars as pl
+
+from crm_lab.leads.analysis import LeadSweepResult
+from crm_lab.leads.charts import threshold_chart
+from crm_lab.leads.thresholds import CutoffChoice, best_cutoff, format_objective
+from crm_lab.widgets.panel import Memo, Panel, figure_png, frame_html, percent, whole_units
+
+ROW_COLUMNS = ("routed", "tp", "precision", "recall", "workload_hours", "within_capacity", "cost", "revenue", "profit")
+ROW_FORMATS = {"precision": percent, "recall": percent, "cost": whole_units, "revenue": whole_units,
+               "profit": whole_units, "workload_hours": lambda v: f"{v:,.1f}"}
+
+
+def routed_at(table: pl.DataFrame, cutoff: float) -> pl.DataFrame:
+    """The sweep row that applies at ``cutoff``: leads scoring ``>= cutoff`` are those of the
+    lowest distinct score still ``>= cutoff`` (empty when the cut-off is above every score)."""
+    return table.filter(pl.col("threshold") >= cutoff).tail(1)
+
+
+def routed_text(routed: int, leads: int) -> str:
+    """The headline the dashboard shows (and a browser test waits for)."""
+    return f"Routed: {routed:,} of {leads:,} leads"
+
+
+class ThresholdPanel(Panel):
+    """Threshold slider -> linked precision/recall/profit/workload curves and routed volume.
+
+    Parameters
+    ----------
+    result : LeadSweepResult
+        One company's study (:func:`crm_lab.leads.analyse_leads`).
+    cutoff : float, optional
+        Starting cut-off; None for the study's best.
+    """
+
+    title = "Lead thresholds: who do the SDRs work?"
+
+    def __init__(self, result: LeadSweepResult, *, cutoff: float | None = None):
+        super().__init__()
+        self.result = result
+        self.memo = Memo()
+        table = result.table
+        scores = table["threshold"]
+        low, high = float(scores.min()), float(scores.max())
+        chosen = result.choice.threshold
+        start = cutoff if cutoff is not None else (chosen if math.isfinite(chosen) else high)
+        capacity = result.settings.capacity_hours
+        self.controls = {
+            "cutoff": widgets.FloatSlider(value=start, min=math.floor(low * 1000) / 1000, max=math.ceil(high * 1000) / 1000,
+                                          step=0.001, readout_format=".3f", description="cut-off",
+                                          layout=widgets.Layout(width="32em")),
+            "capacity_hours": widgets.FloatText(value=capacity if capacity is not None else 0.0,
+                                                description="SDR hours", step=10.0),
+        }
+        for control in self.controls.values():
+            control.continuous_update = False
+        self.headline = widgets.HTML()
+        self.headline.add_class("crm-lab-headline")
+        self.best = widgets.HTML()
+        self.row = widgets.HTML()
+        self.chart = widgets.Image(format="png")
+        self.assemble(self.headline, self.row, self.best, self.chart)
+        self.observe(("cutoff", "capacity_hours"), self.refresh)
+        self.refresh()
+
+    @property
+    def capacity_hours(self) -> float | None:
+        value = self.controls["capacity_hours"].value
+        return value if value > 0 else None
+
+    def table(self) -> tuple[pl.DataFrame, CutoffChoice]:
+        """The sweep with ``within_capacity`` and ``is_chosen`` for the current capacity."""
+        capacity = self.capacity_hours
+        if capacity == self.result.settings.capacity_hours:
+            return self.result.table, self.result.choice
+
+        def rechoose() -> tuple[pl.DataFrame, CutoffChoice]:
+            fits = pl.lit(True) if capacity is None else pl.col("workload_hours") <= capacity
+            table = self.result.table.with_columns(within_capacity=fits)
+            choice = best_cutoff(table, self.result.settings.objective, beta=self.result.settings.beta)
+            return table.with_columns(is_chosen=pl.col("threshold") == choice.threshold), choice
+
+        return self.memo.get(capacity, rechoose)
+
+    def refresh(self) -> None:
+        with self.working("updating the cut-off"):
+            table, choice = self.table()
+            cutoff = self.controls["cutoff"].value
+            row = routed_at(table, cutoff)
+            routed = int(row["routed"][0]) if row.height else 0
+            self.headline.value = f'<p class="crm-lab-routed"><b>{routed_text(routed, self.result.test.height)}</b></p>'
+            self.row.value = frame_html(row.select(ROW_COLUMNS), ROW_FORMATS) if row.height else "<p>nobody is routed</p>"
+            objective = self.result.settings.objective
+            self.best.value = (
+                f"<p>Best for {objective} within {self._capacity_label()}: "
+                + ("route nobody" if choice.routes_nobody else
+                   f"cut-off {choice.threshold:.4g}, {choice.routed:,} leads, {objective} "
+                   f"{format_objective(objective, choice.value)}")
+                + "</p>"
+            )
+            self.chart.value = figure_png(threshold_chart(table, capacity_hours=self.capacity_hours, marked=cutoff,
+                                                          title=f"{self.result.company_id}: cut-off {cutoff:.3f}"))
+
+    def _capacity_label(self) -> str:
+        capacity = self.capacity_hours
+        return "no capacity limit" if capacity is None else f"{capacity:,.0f} SDR hours"

@@ -1,0 +1,127 @@
+"""What every what-if panel shares: a status line with a busy state, controls that lock while the
+kernel works, charts as PNG images, and a memo so a knob moved back costs nothing.
+
+Charts go into ``ipywidgets.Image`` and tables into ``ipywidgets.HTML`` rather than an ``Output``
+widget: capturing into an ``Output`` hung kernels under papermill now and then, and an image or a
+string is also what a browser test can wait for."""
+
+from __future__ import annotations
+
+import html
+import io
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import polars as pl
+
+from crm_lab.errors import CrmLabError
+
+MEMO_SIZE = 32
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes; the figure is closed so the notebook does not show it twice."""
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def whole_units(value: float) -> str:
+    """Money as analysts read it on a dashboard: whole units with thousands separators."""
+    return f"{value:,.0f}"
+
+
+def percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+def frame_html(frame: pl.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None) -> str:
+    """A small polars frame as an HTML table, each column through its formatter (``str`` by default)."""
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+    rows = []
+    for row in frame.iter_rows():
+        cells = (
+            formats.get(name, str)(value) if value is not None else ""
+            for name, value in zip(frame.columns, row)
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
+    return f'<table class="crm-lab-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+class Memo:
+    """The last few results by key: moving a knob back to a value already seen recomputes nothing."""
+
+    def __init__(self, size: int = MEMO_SIZE):
+        self.size = size
+        self.computed = 0
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        if key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]
+        value = compute()
+        self.computed += 1
+        self._values[key] = value
+        if len(self._values) > self.size:
+            self._values.popitem(last=False)
+        return value
+
+
+class Panel:
+    """A titled box of controls over results. Subclasses build ``self.controls`` and the result
+    widgets, call :meth:`assemble`, and refresh inside :meth:`working`."""
+
+    title = ""
+
+    def __init__(self) -> None:
+        self.status = widgets.HTML(layout=widgets.Layout(min_height="1.6em"))
+        self.controls: dict[str, widgets.Widget] = {}
+        self.widget: widgets.Box | None = None
+
+    def assemble(self, *results: widgets.Widget) -> widgets.Box:
+        header = widgets.HTML(f"<h3>{html.escape(self.title)}</h3>") if self.title else widgets.HTML()
+        for control in self.controls.values():
+            control.style.description_width = "initial"
+        knobs = widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        self.widget = widgets.VBox([header, knobs, self.status, *results])
+        self.widget.add_class("crm-lab-panel")
+        return self.widget
+
+    def observe(self, names: tuple[str, ...], handler: Callable[[], None]) -> None:
+        """Call ``handler`` (no arguments) when any of the named controls changes value."""
+        for name in names:
+            self.controls[name].observe(lambda _change: handler(), names="value")
+
+    @contextmanager
+    def working(self, what: str) -> Iterator[None]:
+        """Busy while the block runs: the status says so and the controls lock, so a second move
+        cannot queue behind a long solve. A problem a user can fix is shown in the status line and
+        the last good result stays on screen."""
+        self.status.value = f'<span class="crm-lab-busy">⏳ {html.escape(what)}…</span>'
+        for control in self.controls.values():
+            control.disabled = True
+        started = time.perf_counter()
+        try:
+            yield
+        except CrmLabError as error:
+            self.status.value = f'<span class="crm-lab-error" style="color:#b00020">{html.escape(str(error))}</span>'
+        else:
+            self.status.value = f'<span class="crm-lab-ready">ready ({time.perf_counter() - started:.1f} s)</span>'
+        finally:
+            for control in self.controls.values():
+                control.disabled = False
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.widget)
