@@ -22,9 +22,20 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _load(args: argparse.Namespace) -> None:
-    from crm_lab.load import load
+    if args.format == "native" and args.mapping is None:
+        if args.rates or args.company:
+            raise InvalidArgument("--rates and --company are for imports: add --format salesforce or --mapping FILE")
+        from crm_lab.load import load
 
-    report = load(args.db, args.paths, table=args.table, strict=args.strict)
+        report = load(args.db, args.paths, table=args.table, strict=args.strict)
+    else:
+        from crm_lab.importers import import_export
+
+        if len(args.paths) != 1 or args.table:
+            raise InvalidArgument("an import reads one export (a Salesforce folder, or the file a mapping reads) and no --table")
+        fmt = "salesforce" if args.format == "salesforce" else "mapped"
+        report = import_export(args.db, args.paths[0], fmt=fmt, mapping=args.mapping, rates=args.rates,
+                               company=args.company, strict=args.strict)
     print(report.summary())
 
 
@@ -124,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of files named after tables")
     load.add_argument("--table", help="load every file into this table instead of the one its name says")
     load.add_argument("--strict", action="store_true", help="fail the whole load if any row is rejected")
+    load.add_argument("--format", choices=("native", "salesforce"), default="native",
+                      help="native contract files (default), or a Salesforce export folder (docs/IMPORT.md)")
+    load.add_argument("--mapping", metavar="FILE", help="YAML mapping of a generic export's columns and stages "
+                      "(with --format salesforce: extra stage names and date formats)")
+    load.add_argument("--rates", metavar="FILE", help="CSV of exchange rates to the corporate currency: currency,rate")
+    load.add_argument("--company", metavar="ID", help="the tenant of an imported export (default: its folder's name)")
 
     rep = command("replay", _replay, "fold the event log into history, current state and pipeline snapshots")
     rep.add_argument("--full", action="store_true", help="rebuild everything, not only aggregates with new events")

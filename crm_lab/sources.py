@@ -8,7 +8,8 @@ import csv
 import hashlib
 import io
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -21,9 +22,16 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "
 
 @dataclass(frozen=True)
 class InputFile:
+    """One file feeding one table. An importer (``crm_lab.importers``) passes rows it has already
+    converted: ``stage`` then fills the raw temp table instead of reading ``path`` (which stays
+    the original export file, so rejects and the fingerprint name it), and ``source_columns``
+    says which export field each contract column came from, for the reject messages."""
+
     path: Path
     table: str
     fmt: str
+    stage: Callable[["duckdb.DuckDBPyConnection", "InputFile", str], None] | None = field(default=None, compare=False)
+    source_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -103,7 +111,7 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) 
 
     CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
     kept, not a failed read; Parquet keeps its own types."""
-    reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
+    reader = item.stage or {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
     try:
         reader(con, item, temp_table)
     except duckdb.Error as error:
@@ -177,7 +185,7 @@ def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
         if located:
             return located
     first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}[item.fmt]
+    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}.get(item.fmt, item.fmt)
     return f"{item.name}: cannot be read as {kind}: {first_line}"
 
 

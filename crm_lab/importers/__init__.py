@@ -1,0 +1,106 @@
+"""Import a real CRM's export: its files become native-contract rows and events, loaded by
+:func:`crm_lab.load.load` (one transaction, idempotent, rejects and quarantine as for a native
+load). ``docs/IMPORT.md`` says what maps to what.
+
+Examples
+--------
+>>> from crm_lab.importers import import_export
+>>> import_export("data/crm.duckdb", "data/samples/salesforce/acme", fmt="salesforce")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from crm_lab.db import DEFAULT_DB
+from crm_lab.errors import LoadError
+
+FORMATS = ("salesforce", "mapped")
+
+__all__ = ["FORMATS", "import_export", "company_from_path"]
+
+
+def company_from_path(path: str | os.PathLike) -> str:
+    """The default tenant of an export: its folder's name (the file's folder for one file)."""
+    path = Path(path).resolve()
+    return path.name if path.is_dir() else path.parent.name
+
+
+def import_export(
+    db_path: str | os.PathLike = DEFAULT_DB,
+    path: str | os.PathLike = ".",
+    *,
+    fmt: str = "salesforce",
+    mapping: str | os.PathLike | None = None,
+    rates: str | os.PathLike | None = None,
+    company: str | None = None,
+    strict: bool = False,
+    lock_timeout: float | None = None,
+):
+    """Import a foreign CRM export into the workbench database.
+
+    Parameters
+    ----------
+    db_path : path
+        The workbench database; created with the schema when missing.
+    path : path
+        A Salesforce export folder (``fmt="salesforce"``), or the export file a mapping reads
+        (``fmt="mapped"``).
+    fmt : {"salesforce", "mapped"}
+        The export's shape.
+    mapping : path, optional
+        A YAML mapping (docs/IMPORT.md): required for ``mapped``; for Salesforce it may add stage
+        and lead status names and date formats.
+    rates : path, optional
+        CSV of exchange rates to the corporate currency (``currency,rate[,valid_from,valid_to]``).
+    company : str, optional
+        The tenant the rows belong to; default the export folder's name.
+    strict, lock_timeout
+        As for :func:`crm_lab.load.load`.
+
+    Returns
+    -------
+    crm_lab.load.LoadReport
+        Per export file and table: rows read, loaded, rejected; events new, duplicate, quarantined.
+
+    Raises
+    ------
+    LoadError
+        The export cannot be imported as a whole (missing file or field, unknown stage names,
+        mixed currencies without a rate, dates in several formats, a bad mapping file). Nothing
+        is written.
+    """
+    from crm_lab.importers import currency
+    from crm_lab.importers.events import create_changes, derive_events
+    from crm_lab.importers.mapped import read_mapped
+    from crm_lab.importers.mapping import Mapping, read_mapping
+    from crm_lab.importers.salesforce import read_salesforce
+    from crm_lab.importers.staging import NativeRows, as_inputs
+    from crm_lab.load import load
+
+    if fmt not in FORMATS:
+        raise LoadError(f"unknown export format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt == "mapped" and mapping is None:
+        raise LoadError("a generic export needs --mapping FILE saying which column is which (docs/IMPORT.md)")
+    path = Path(path)
+    if not path.exists():
+        raise LoadError(f"{path}: no such file or folder")
+    spec = read_mapping(mapping, generic=fmt == "mapped") if mapping is not None else Mapping()
+    company = company or company_from_path(path)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET VARIABLE import_company = ?", [company])
+        create_changes(con)
+        rate_table = currency.read_rates(con, Path(rates)) if rates is not None else None
+        reader = read_salesforce if fmt == "salesforce" else read_mapped
+        rows, _ = reader(con, path, spec, rate_table)
+        derive_events(con, company)
+        rows.append(NativeRows("events", "_import_events", {}))
+        inputs = as_inputs(con, rows)
+    finally:
+        con.close()
+    return load(db_path, inputs=inputs, strict=strict, lock_timeout=lock_timeout)

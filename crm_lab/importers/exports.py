@@ -1,0 +1,63 @@
+"""An export's CSV files read into a DuckDB work connection, every value as text with its line,
+and the fields an importer needs looked up by name (case-insensitively, as CRMs are not
+consistent about case)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crm_lab.errors import LoadError
+from crm_lab.sources import InputFile, stage_raw
+from crm_lab.typing_checks import quote_ident
+
+
+@dataclass(frozen=True)
+class ExportTable:
+    """One export file staged as ``table`` (columns ``_line`` plus the file's own)."""
+
+    path: Path
+    table: str
+    columns: tuple[str, ...]
+
+    def has(self, field: str) -> bool:
+        return field.lower() in {c.lower() for c in self.columns}
+
+    def column(self, field: str) -> str:
+        """The quoted column for an export field, or a typed NULL when the file lacks it."""
+        for name in self.columns:
+            if name.lower() == field.lower():
+                return quote_ident(name)
+        return "CAST(NULL AS VARCHAR)"
+
+
+def read_export(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = (), what: str = ""
+) -> ExportTable:
+    """Stage ``path`` as ``table``; a required field the header lacks fails the import."""
+    columns = tuple(stage_raw(con, InputFile(path, table, "csv"), table))
+    export = ExportTable(path, table, columns)
+    missing = [name for name in required if not export.has(name)]
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        raise LoadError(
+            f"{path} line 1: missing required field{plural} {', '.join(missing)}{f' for {what}' if what else ''}"
+        )
+    return export
+
+
+def read_optional_export(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = ()) -> ExportTable | None:
+    return read_export(con, path, table, required) if path.exists() else None
+
+
+def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: tuple[str, ...]) -> None:
+    """Every row has a value in each of ``fields``: a record without its id or its date cannot
+    become events, and dropping it would lose it."""
+    for field in fields:
+        column = export.column(field)
+        empty = con.sql(f"SELECT min(_line), count(*) FROM {export.table} WHERE {column} IS NULL OR trim({column}) = ''").fetchall()[0]
+        if empty[1]:
+            more = f" (and {empty[1] - 1} more row(s))" if empty[1] > 1 else ""
+            raise LoadError(f"{export.path} line {empty[0]}, field {field}: required value is missing{more}")

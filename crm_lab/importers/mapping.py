@@ -1,0 +1,130 @@
+"""The ``--mapping`` YAML file: which export column feeds which native field, what its stage
+names mean, how its dates are written. Validated up front: every problem names the file, its
+line and the fix.
+
+For a generic deals export (HubSpot, a spreadsheet) ``columns`` is required; for Salesforce the
+file may carry only ``stages``, ``lead_statuses`` and ``dates`` to extend the defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from crm_lab.errors import LoadError
+from crm_lab.importers.stages import DEAL_STAGES, LEAD_STATUSES
+
+# Native fields a generic deals export can feed, and what each means there.
+DEAL_COLUMNS = {
+    "deal_id": "the deal's id (required)",
+    "stage": "its stage now (required)",
+    "created_at": "the engage / create date: the deal's created event (required)",
+    "close_date": "when it closed (closed deals) or is expected to (open deals)",
+    "expected_close_date": "the expected close date, when the export has it apart from close_date",
+    "amount": "the close value / amount",
+    "currency": "the amount's currency code",
+    "account_id": "the account (company) it is with",
+    "owner_rep_id": "its owner (sales agent)",
+    "name": "its name",
+    "lost_reason": "why it was lost",
+}
+REQUIRED_COLUMNS = ("deal_id", "stage", "created_at")
+KEYS = {
+    "columns": "export column for each native field",
+    "stages": "export stage name -> native stage",
+    "lead_statuses": "export lead status -> native status (Salesforce)",
+    "dates": "export column -> its date format (strftime, e.g. '%d/%m/%Y')",
+    "currency": "the currency of amounts when the export names none",
+    "initial_stage": "the stage a deal is created in when the export only has its closed stage",
+}
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    stages: dict[str, str] = field(default_factory=dict)
+    lead_statuses: dict[str, str] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    currency: str | None = None
+    initial_stage: str = DEAL_STAGES[0]
+
+
+def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
+    """Read and validate a mapping file; ``generic`` requires ``columns`` (a deals export)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(f"{path}: no such mapping file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        raise LoadError(f"{path} line {mark.line + 1}: not valid YAML: {error.problem}") from None
+    if root is None:
+        raise LoadError(f"{path}: the mapping file is empty")
+    sections = _pairs(path, root, "the mapping file")
+    values: dict = {}
+    for key, node in sections.items():
+        if key not in KEYS:
+            raise LoadError(f"{path} line {_line(node)}: unknown key {key!r} (known: {', '.join(KEYS)})")
+        if key in ("currency", "initial_stage"):
+            values[key] = _scalar(path, node, key)
+        else:
+            values[key] = {name: _scalar(path, value, f"{key}.{name}") for name, value in _pairs(path, node, key).items()}
+            values[f"_{key}_lines"] = {name: _line(value) for name, value in _pairs(path, node, key).items()}
+    columns = values.get("columns", {})
+    for name, line in values.get("_columns_lines", {}).items():
+        if name not in DEAL_COLUMNS:
+            raise LoadError(f"{path} line {line}: unknown native field {name!r} under columns (known: {', '.join(DEAL_COLUMNS)})")
+    if generic:
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        if missing:
+            raise LoadError(
+                f"{path}: missing required mapping{'s' if len(missing) > 1 else ''} "
+                + ", ".join(f"columns.{name} ({DEAL_COLUMNS[name]})" for name in missing)
+            )
+    elif columns:
+        raise LoadError(f"{path} line {_line(sections['columns'])}: columns is for generic exports; Salesforce field names are fixed")
+    for key, choices in (("stages", DEAL_STAGES), ("lead_statuses", LEAD_STATUSES)):
+        for name, native in values.get(key, {}).items():
+            if native not in choices:
+                raise LoadError(
+                    f"{path} line {values[f'_{key}_lines'][name]}: {key}: {name!r} maps to {native!r}, "
+                    f"which is not one of {', '.join(choices)}"
+                )
+    initial = values.get("initial_stage", DEAL_STAGES[0])
+    if initial not in DEAL_STAGES[:4]:
+        raise LoadError(f"{path} line {_line(sections['initial_stage'])}: initial_stage must be an open stage: {', '.join(DEAL_STAGES[:4])}")
+    return Mapping(
+        path=path,
+        columns=columns,
+        stages=values.get("stages", {}),
+        lead_statuses=values.get("lead_statuses", {}),
+        dates=values.get("dates", {}),
+        currency=values.get("currency"),
+        initial_stage=initial,
+    )
+
+
+def _pairs(path: Path, node: yaml.Node, where: str) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise LoadError(f"{path} line {_line(node)}: {where} must be a mapping of names to values")
+    pairs: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        name = _scalar(path, key, where)
+        if name in pairs:
+            raise LoadError(f"{path} line {_line(key)}: {name!r} appears twice under {where}")
+        pairs[name] = value
+    return pairs
+
+
+def _scalar(path: Path, node: yaml.Node, where: str) -> str:
+    if not isinstance(node, yaml.ScalarNode) or node.value == "":
+        raise LoadError(f"{path} line {_line(node)}: {where} must be a single value")
+    return str(node.value)
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1

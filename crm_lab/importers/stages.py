@@ -1,0 +1,71 @@
+"""Stage and status names of a foreign CRM onto the native vocabulary: a default table for
+Salesforce's standard picklists, the user's overrides, and an error that lists every unknown
+name with the line of YAML that would map it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from crm_lab.contract import DEAL_STAGES_CLOSED, DEAL_STAGES_OPEN
+from crm_lab.errors import LoadError
+
+DEAL_STAGES = DEAL_STAGES_OPEN + DEAL_STAGES_CLOSED
+LEAD_STATUSES = ("open", "converted", "disqualified")
+
+# Salesforce's default Opportunity stages (and their default probabilities' order).
+SALESFORCE_STAGES = {
+    "Prospecting": "prospecting",
+    "Qualification": "qualification",
+    "Needs Analysis": "qualification",
+    "Value Proposition": "qualification",
+    "Id. Decision Makers": "proposal",
+    "Perception Analysis": "proposal",
+    "Proposal/Price Quote": "proposal",
+    "Negotiation/Review": "negotiation",
+    "Closed Won": "closed_won",
+    "Closed Lost": "closed_lost",
+}
+SALESFORCE_LEAD_STATUSES = {
+    "Open - Not Contacted": "open",
+    "Working - Contacted": "open",
+    "Closed - Converted": "converted",
+    "Closed - Not Converted": "disqualified",
+}
+
+
+def resolve_names(
+    seen: Mapping[str, tuple[Path, int, str | None]],
+    defaults: Mapping[str, str],
+    overrides: Mapping[str, str],
+    *,
+    section: str,
+    what: str,
+    choices: tuple[str, ...],
+) -> dict[str, str]:
+    """Map every name ``seen`` (name -> first file, line, and a native value the export itself
+    implies, e.g. closed_won for a stage its opportunities mark IsWon) to a native value.
+
+    Names match exactly, then case-insensitively; overrides win over the defaults, which win
+    over what the export implies. Raises LoadError listing every name left unmapped."""
+    table = {**{k.lower(): v for k, v in defaults.items()}, **{k.lower(): v for k, v in overrides.items()}}
+    mapped: dict[str, str] = {}
+    unknown = []
+    for name, (path, line, implied) in seen.items():
+        native = overrides.get(name) or table.get(name.lower()) or implied
+        if native is None:
+            unknown.append((name, path, line))
+        else:
+            mapped[name] = native
+    if unknown:
+        lines = [f"unknown {what} name{'s' if len(unknown) > 1 else ''}:"]
+        lines += [f"  {name!r} (first at {path} line {line})" for name, path, line in unknown]
+        lines.append(f"map each in a mapping file (--mapping FILE) to one of {', '.join(choices)}, e.g.:")
+        lines.append(f"{section}:")
+        lines += [f"  {_yaml_key(name)}: {choices[0]}" for name, _, _ in unknown]
+        raise LoadError("\n".join(lines))
+    return mapped
+
+
+def _yaml_key(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

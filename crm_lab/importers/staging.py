@@ -1,0 +1,55 @@
+"""Native rows built by an importer, handed to the loader as one input per (table, export
+file): the loader then records rejects against the export's own file, line and field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from crm_lab.contract import LOADABLE_TABLES
+from crm_lab.sources import InputFile
+from crm_lab.typing_checks import quote_ident
+
+
+@dataclass(frozen=True)
+class NativeRows:
+    """A work table holding rows of contract ``table`` (text columns named as in the contract,
+    plus ``_file`` and ``_line``); ``source_columns`` names the export field behind a column."""
+
+    table: str
+    work_table: str
+    source_columns: dict[str, str]
+
+
+def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
+    order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
+    inputs = []
+    for native in sorted(rows, key=lambda r: order[r.table]):
+        files = [f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table} ORDER BY 1").fetchall()]
+        for file in files:
+            arrow = con.sql(
+                f"SELECT * EXCLUDE (_file) FROM {native.work_table} WHERE _file = $file ORDER BY _line", params={"file": file}
+            ).to_arrow_table()
+            inputs.append(
+                InputFile(
+                    Path(file),
+                    native.table,
+                    "staged",
+                    stage=_stager(arrow),
+                    source_columns=tuple(native.source_columns.items()),
+                )
+            )
+    return inputs
+
+
+def _stager(arrow):
+    def stage(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+        con.register("_import_staged_rows", arrow)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(temp_table)} AS SELECT * FROM _import_staged_rows")
+        finally:
+            con.unregister("_import_staged_rows")
+
+    return stage
