@@ -137,14 +137,14 @@ def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_
         """INSERT INTO events_rejected
            SELECT event_id, company_id, aggregate_type, aggregate_id, seq, event_type, occurred_at, recorded_at,
                   actor_id, CAST(payload AS VARCHAR), replay_reason, 'replay', load_id, content_hash
-           FROM _replay_judged WHERE replay_reason IS NOT NULL"""
+           FROM _replay_rejected"""
     )
     for table in HISTORIES.values():
         con.execute(f"INSERT INTO {table} {replay_sql(table)}")
     snapshot_rows = _refresh_snapshots(con, mode, period)
     counts = con.sql(
-        "SELECT count(DISTINCT (company_id, aggregate_type, aggregate_id)), count(*) FILTER (WHERE replay_reason IS NULL), "
-        "count(*) FILTER (WHERE replay_reason IS NOT NULL) FROM _replay_judged"
+        "SELECT count(*), coalesce(sum(events), 0) - (SELECT count(*) FROM _replay_rejected), "
+        "(SELECT count(*) FROM _replay_rejected) FROM _replay_lifecycle"
     ).fetchall()[0]
     history_rows = {table: _value(con, f"SELECT count(*) FROM {table}") for table in HISTORIES.values()}
     replay_id = _value(con, "SELECT coalesce(max(replay_id), 0) + 1 FROM replay_runs")
@@ -153,7 +153,8 @@ def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_
         "INSERT INTO replay_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [replay_id, started_at, mode, reason, REPLAY_VERSION, through, period, counts[0], counts[1], counts[2], seconds, __version__],
     )
-    for name in ("_replay_judged", "_replay_scope", "_replay_snapshot_ends", "_replay_snapshot_deals"):
+    con.execute("DROP VIEW IF EXISTS _replay_valid")
+    for name in ("_replay_lifecycle", "_replay_rejected", "_replay_scope", "_replay_snapshot_ends", "_replay_snapshot_deals"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(f"DROP {'VIEW' if mode == 'full' else 'TABLE'} _replay_input")
     return ReplayReport(replay_id, mode, reason, through, counts[0], counts[1], counts[2], history_rows, snapshot_rows, seconds)

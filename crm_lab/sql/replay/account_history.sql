@@ -1,6 +1,6 @@
 -- Fold valid account events into versions: patches only. Same rules as deal_history.sql.
 WITH account_events AS (
-    SELECT * FROM _replay_judged WHERE aggregate_type = 'account' AND replay_reason IS NULL
+    SELECT * FROM _replay_valid WHERE aggregate_type = 'account'
 ), folded AS (
     SELECT company_id, aggregate_id AS account_id, order_key, occurred_at, event_id, event_type,
         arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
@@ -14,15 +14,13 @@ WITH account_events AS (
     FROM account_events
     WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), instants AS (
-    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, account_id ORDER BY order_key) AS valid_to
-    FROM folded
-    WHERE next_event_at IS DISTINCT FROM occurred_at
 )
+-- The last event of each instant makes the version, valid until the next instant (its
+-- next_event_at). A delete ends the previous version and starts none.
 SELECT company_id, account_id,
     row_number() OVER (PARTITION BY company_id, account_id ORDER BY occurred_at) AS version,
-    occurred_at AS valid_from, valid_to,
+    occurred_at AS valid_from, next_event_at AS valid_to,
     name, industry, employees, potential, territory_id, owner_rep_id, created_at,
     event_id AS last_event_id
-FROM instants
-WHERE event_type <> 'deleted'
+FROM folded
+WHERE next_event_at IS DISTINCT FROM occurred_at AND event_type <> 'deleted'

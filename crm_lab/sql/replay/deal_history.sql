@@ -4,8 +4,8 @@
 -- back. The key is NULL for events that do not set the field, so they are passed over.
 WITH deal_events AS (
     SELECT *, event_type IN ('created', 'won', 'lost', 'reopened') AS sets_lifecycle
-    FROM _replay_judged
-    WHERE aggregate_type = 'deal' AND replay_reason IS NULL
+    FROM _replay_valid
+    WHERE aggregate_type = 'deal'
 ), folded AS (
     SELECT company_id, aggregate_id AS deal_id, order_key, occurred_at, event_id, event_type,
         arg_max_null(account_id, CASE WHEN list_contains(payload_keys, 'account_id') THEN order_key END) OVER fold AS account_id,
@@ -30,17 +30,14 @@ WITH deal_events AS (
     FROM deal_events
     WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), instants AS (
-    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, deal_id ORDER BY order_key) AS valid_to
-    FROM folded
-    WHERE next_event_at IS DISTINCT FROM occurred_at
 ), versions AS (
-    -- A delete ends the previous version and starts none.
-    SELECT *,
+    -- The last event of each instant makes the version; it is valid until the next instant,
+    -- which is that event's next_event_at. A delete ends the previous version and starts none.
+    SELECT *, next_event_at AS valid_to,
         stage IS DISTINCT FROM lag(stage) OVER by_time AS enters_stage,
         coalesce(expected_close_date > lag(expected_close_date) OVER by_time, false) AS pushes_close_date
-    FROM instants
-    WHERE event_type <> 'deleted'
+    FROM folded
+    WHERE next_event_at IS DISTINCT FROM occurred_at AND event_type <> 'deleted'
     WINDOW by_time AS (PARTITION BY company_id, deal_id ORDER BY occurred_at)
 )
 SELECT company_id, deal_id,

@@ -1,7 +1,7 @@
 -- Fold valid lead events into versions: patches, plus converted (status 'converted',
 -- converted_at) and disqualified (status 'disqualified'). Same rules as deal_history.sql.
 WITH lead_events AS (
-    SELECT * FROM _replay_judged WHERE aggregate_type = 'lead' AND replay_reason IS NULL
+    SELECT * FROM _replay_valid WHERE aggregate_type = 'lead'
 ), folded AS (
     SELECT company_id, aggregate_id AS lead_id, order_key, occurred_at, event_id, event_type,
         arg_max_null(account_id, CASE WHEN list_contains(payload_keys, 'account_id') THEN order_key END) OVER fold AS account_id,
@@ -22,15 +22,13 @@ WITH lead_events AS (
     FROM lead_events
     WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-), instants AS (
-    SELECT *, lead(occurred_at) OVER (PARTITION BY company_id, lead_id ORDER BY order_key) AS valid_to
-    FROM folded
-    WHERE next_event_at IS DISTINCT FROM occurred_at
 )
+-- The last event of each instant makes the version, valid until the next instant (its
+-- next_event_at). A delete ends the previous version and starts none.
 SELECT company_id, lead_id,
     row_number() OVER (PARTITION BY company_id, lead_id ORDER BY occurred_at) AS version,
-    occurred_at AS valid_from, valid_to,
+    occurred_at AS valid_from, next_event_at AS valid_to,
     account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
     created_at, converted_at, event_id AS last_event_id
-FROM instants
-WHERE event_type <> 'deleted'
+FROM folded
+WHERE next_event_at IS DISTINCT FROM occurred_at AND event_type <> 'deleted'
