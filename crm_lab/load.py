@@ -22,8 +22,9 @@ from crm_lab.contract import EVENT_INPUT_COLUMNS, EVENT_TABLE
 from crm_lab.db import DEFAULT_DB, transaction
 from crm_lab.errors import LoadError
 from crm_lab.ingest_events import ingest
+from crm_lab.ingest_events import parse as parse_events
 from crm_lab.schema import Column, ensure_schema, table_spec
-from crm_lab.sources import InputFile, fingerprint, resolve_inputs, stage_raw
+from crm_lab.sources import InputFile, drop_staged, fingerprint, reading, resolve_inputs, stage_raw
 from crm_lab.typing_checks import quote_ident, quote_literal, typed_select
 
 STRICT_EXAMPLES = 10
@@ -93,7 +94,6 @@ def load(
     table: str | None = None,
     strict: bool = False,
     lock_timeout: float | None = None,
-    inputs: list[InputFile] | None = None,
 ) -> LoadReport:
     """Load export files (CSV, Parquet, JSON Lines) into the workbench database.
 
@@ -110,9 +110,6 @@ def load(
         Fail the whole load, writing nothing, when any row is rejected or event quarantined.
     lock_timeout : float, optional
         Seconds to wait for another process's lock on the database.
-    inputs : list of InputFile, optional
-        Rows an importer has already converted to the contract (``crm_lab.importers``), in load
-        order, instead of ``paths``; rejects name their original export file, line and field.
 
     Returns
     -------
@@ -128,13 +125,12 @@ def load(
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
-    inputs, skipped = (list(inputs), []) if inputs is not None else resolve_inputs(list(paths), table)
+    inputs, skipped = resolve_inputs(list(paths), table)
     digest = fingerprint(inputs)
     with transaction(db_path, lock_timeout=lock_timeout) as con:
         ensure_schema(con)
         load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
         reports = [_load_file(con, load_id, item) for item in inputs]
-        _name_export_fields(con, load_id, inputs)
         report = LoadReport(load_id, digest, reports, skipped)
         if strict and report.status != "ok":
             raise LoadError(_strict_message(con, report))
@@ -145,7 +141,7 @@ def load(
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) -> FileReport:
-    file_columns = stage_raw(con, item, "_raw")
+    file_columns = stage_raw(con, item, "_raw", lazy=True)
     spec = table_spec(item.table)
     targets = _input_columns(item.table)
     by_lower = {name.lower(): name for name in file_columns}
@@ -160,8 +156,16 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     wanted = {c.name for c in targets}
     ignored = tuple(name for name in file_columns if name.lower() not in wanted)
     typed, errors = typed_select(targets, source_names)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT r._line, {typed}, {errors} AS _errors FROM _raw r")
-    con.execute("DROP TABLE _raw")  # each stage's copy is dropped once read: peak memory is one or two copies
+    checked = f"SELECT r._line, {typed}, {errors} AS _errors FROM _raw r"
+    # The file is read once, into _checked: rows typed with their rejects in _errors and, for
+    # events, the payload parsed in the same pass. Later steps filter on len(_errors) = 0 rather
+    # than copying the good rows out: every full copy of a large file costs a pass and its memory.
+    with reading(item):
+        if item.table == EVENT_TABLE:
+            parse_events(con, checked, "_checked")
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {checked}")
+    drop_staged(con, "_raw")
     con.execute(
         f"""INSERT INTO load_rejects
             SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
@@ -171,27 +175,16 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     )
     report = FileReport(item.name, item.table, ignored_columns=ignored)
     report.rows_read = con.sql("SELECT count(*) FROM _checked").fetchall()[0][0]
-    con.execute("CREATE OR REPLACE TEMP TABLE _good AS SELECT * EXCLUDE (_errors) FROM _checked WHERE len(_errors) = 0")
-    con.execute("DROP TABLE _checked")
     if item.table == EVENT_TABLE:
-        counts = ingest(con, load_id, "_good")
+        counts = ingest(con, load_id, "_checked")
         report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
     else:
         report.rows_loaded = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
+    con.execute("DROP TABLE _checked")
     report.rows_rejected = con.sql(
         "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ?", params=[load_id, item.name]
     ).fetchall()[0][0]
     return report
-
-
-def _name_export_fields(con: duckdb.DuckDBPyConnection, load_id: int, inputs: list[InputFile]) -> None:
-    """An imported row's reject names the export's field (``Amount``), not the contract column."""
-    for item in inputs:
-        for column, source in item.source_columns:
-            con.execute(
-                "UPDATE load_rejects SET column_name = ? WHERE load_id = ? AND file = ? AND table_name = ? AND column_name = ?",
-                [source, load_id, item.name, item.table, column],
-            )
 
 
 def _input_columns(table: str) -> list[Column]:
@@ -206,25 +199,37 @@ def _input_columns(table: str) -> list[Column]:
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...], columns: list[str]) -> int:
-    """Replace rows with the same key; within one file a repeated key is a reject naming the
-    first line, so which row wins never depends on the order DuckDB happens to read in."""
+    """Replace rows with the same key, from the valid rows of ``_checked``; within one file a
+    repeated key is a reject naming the first line, so which row wins never depends on the order
+    DuckDB happens to read in."""
     partition = ", ".join(quote_ident(k) for k in key)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _keyed AS SELECT *, min(_line) OVER (PARTITION BY {partition}) AS _first_line FROM _good")
-    con.execute("DROP TABLE _good")
-    con.execute(
-        f"""INSERT INTO load_rejects
-            SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
-                   {quote_literal(', '.join(key))}, concat_ws(', ', {partition}),
-                   'duplicate key: the same ' || {quote_literal(', '.join(key))} || ' is at line ' || _first_line
-            FROM _keyed WHERE _line <> _first_line ORDER BY _line"""
-    )
+    valid = "SELECT * FROM _checked WHERE len(_errors) = 0"
+    repeats = con.sql(f"SELECT count(*) <> count(DISTINCT ({partition})) FROM ({valid})").fetchall()[0][0]
+    if repeats:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _keyed AS "
+            f"SELECT *, min(_line) OVER (PARTITION BY {partition}) AS _first_line FROM ({valid})"
+        )
+        con.execute(
+            f"""INSERT INTO load_rejects
+                SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, _line,
+                       {quote_literal(', '.join(key))}, concat_ws(', ', {partition}),
+                       'duplicate key: the same ' || {quote_literal(', '.join(key))} || ' is at line ' || _first_line
+                FROM _keyed WHERE _line <> _first_line ORDER BY _line"""
+        )
+        rows = "SELECT * FROM _keyed WHERE _line = _first_line"
+    else:
+        # No key twice in the file (counting distinct keys is cheaper than the window that
+        # finds the repeats): every valid row is its key's first.
+        rows = valid
     target = quote_ident(item.table)
-    match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
-    con.execute(f"DELETE FROM {target} USING _keyed k WHERE k._line = k._first_line AND {match}")
+    if con.sql(f"SELECT count(*) FROM {target}").fetchall()[0][0]:
+        match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
+        con.execute(f"DELETE FROM {target} USING ({rows}) k WHERE {match}")
     column_list = ", ".join(quote_ident(c) for c in columns)
-    con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM _keyed WHERE _line = _first_line ORDER BY _line")
-    loaded = con.sql("SELECT count(*) FROM _keyed WHERE _line = _first_line").fetchall()[0][0]
-    con.execute("DROP TABLE _keyed")
+    con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM ({rows}) ORDER BY _line")
+    loaded = con.sql(f"SELECT count(*) FROM ({rows})").fetchall()[0][0]
+    con.execute("DROP TABLE IF EXISTS _keyed")
     return loaded
 
 

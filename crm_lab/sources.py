@@ -8,8 +8,9 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -22,16 +23,9 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "
 
 @dataclass(frozen=True)
 class InputFile:
-    """One file feeding one table. An importer (``crm_lab.importers``) passes rows it has already
-    converted: ``stage`` then fills the raw temp table instead of reading ``path`` (which stays
-    the original export file, so rejects and the fingerprint name it), and ``source_columns``
-    says which export field each contract column came from, for the reject messages."""
-
     path: Path
     table: str
     fmt: str
-    stage: Callable[["duckdb.DuckDBPyConnection", "InputFile", str], None] | None = field(default=None, compare=False)
-    source_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -106,12 +100,20 @@ def fingerprint(inputs: list[InputFile]) -> str:
     return digest.hexdigest()
 
 
-def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> list[str]:
+def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, lazy: bool = False) -> list[str]:
     """Read a file into ``temp_table`` with a ``_line`` column; return the file's column names.
 
     CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
-    kept, not a failed read; Parquet keeps its own types."""
-    reader = item.stage or {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
+    kept, not a failed read; Parquet keeps its own types.
+
+    With ``lazy``, a CSV or Parquet file becomes a view over the file instead of a copy: the load
+    reads it once, so the copy was a whole extra pass (and memory) for nothing. The caller then
+    reads it inside :func:`reading`, where a bad byte deep in the file is found, and removes it
+    with :func:`drop_staged`."""
+    if lazy and item.fmt in _VIEWS:
+        reader = _VIEWS[item.fmt]
+    else:
+        reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
     try:
         reader(con, item, temp_table)
     except duckdb.Error as error:
@@ -124,14 +126,32 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) 
         ).fetchall()
         if name != "_line"
     ]
-    rows = con.sql(f"SELECT count(*) FROM {temp_table}").fetchall()[0][0]
-    if rows == 0:
+    with reading(item):  # one row is enough to tell; a count would read all of a view
+        empty = not con.sql(f"SELECT 1 FROM {temp_table} LIMIT 1").fetchall()
+    if empty:
         raise LoadError(f"{item.name}: file is empty (a header but no rows)")
     lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
     repeated = sorted({c for c in lowered if lowered.count(c) > 1})
     if repeated:
         raise LoadError(f"{item.name} line 1: column {repeated[0]!r} appears more than once (names are case-insensitive)")
     return columns
+
+
+@contextmanager
+def reading(item: InputFile) -> Iterator[None]:
+    """Where a lazily staged file is read: a failure names the file as a failure to stage it would."""
+    try:
+        yield
+    except duckdb.Error as error:
+        raise LoadError(_explain_read_error(item, error)) from error
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection, temp_table: str) -> None:
+    """Drop what :func:`stage_raw` made, a view or a table."""
+    is_view = con.sql(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", params=[temp_table]
+    ).fetchall()[0][0]
+    con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {temp_table}")
 
 
 def _csv_header(item: InputFile) -> list[str]:
@@ -156,6 +176,30 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: s
         "FROM read_parquet(?, file_row_number = true)",
         [str(item.path)],
     )
+
+
+def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
+        "SELECT row_number() OVER () + 1 AS _line, * "
+        f"FROM read_csv({_literal(item.name)}, all_varchar = true, header = true)"
+    )
+
+
+def _view_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
+        "SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
+        f"FROM read_parquet({_literal(item.name)}, file_row_number = true)"
+    )
+
+
+_VIEWS = {"csv": _view_csv, "parquet": _view_parquet}
+
+
+def _literal(text: str) -> str:
+    """A view cannot take a bound parameter: the path goes in as a quoted literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
@@ -185,7 +229,7 @@ def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
         if located:
             return located
     first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}.get(item.fmt, item.fmt)
+    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}[item.fmt]
     return f"{item.name}: cannot be read as {kind}: {first_line}"
 
 
