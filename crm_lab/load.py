@@ -94,6 +94,7 @@ def load(
     table: str | None = None,
     strict: bool = False,
     lock_timeout: float | None = None,
+    inputs: list[InputFile] | None = None,
 ) -> LoadReport:
     """Load export files (CSV, Parquet, JSON Lines) into the workbench database.
 
@@ -110,6 +111,9 @@ def load(
         Fail the whole load, writing nothing, when any row is rejected or event quarantined.
     lock_timeout : float, optional
         Seconds to wait for another process's lock on the database.
+    inputs : list of InputFile, optional
+        Rows an importer has already converted to the contract (``crm_lab.importers``), in load
+        order, instead of ``paths``; rejects name their original export file, line and field.
 
     Returns
     -------
@@ -125,12 +129,13 @@ def load(
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
-    inputs, skipped = resolve_inputs(list(paths), table)
+    inputs, skipped = (list(inputs), []) if inputs is not None else resolve_inputs(list(paths), table)
     digest = fingerprint(inputs)
     with transaction(db_path, lock_timeout=lock_timeout) as con:
         ensure_schema(con)
         load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
         reports = [_load_file(con, load_id, item) for item in inputs]
+        _name_export_fields(con, load_id, inputs)
         report = LoadReport(load_id, digest, reports, skipped)
         if strict and report.status != "ok":
             raise LoadError(_strict_message(con, report))
@@ -185,6 +190,16 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
         "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ?", params=[load_id, item.name]
     ).fetchall()[0][0]
     return report
+
+
+def _name_export_fields(con: duckdb.DuckDBPyConnection, load_id: int, inputs: list[InputFile]) -> None:
+    """An imported row's reject names the export's field (``Amount``), not the contract column."""
+    for item in inputs:
+        for column, source in item.source_columns:
+            con.execute(
+                "UPDATE load_rejects SET column_name = ? WHERE load_id = ? AND file = ? AND table_name = ? AND column_name = ?",
+                [source, load_id, item.name, item.table, column],
+            )
 
 
 def _input_columns(table: str) -> list[Column]:

@@ -8,9 +8,9 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -23,9 +23,16 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "
 
 @dataclass(frozen=True)
 class InputFile:
+    """One file feeding one table. An importer (``crm_lab.importers``) passes rows it has already
+    converted: ``stage`` then fills the raw temp table instead of reading ``path`` (which stays
+    the original export file, so rejects and the fingerprint name it), and ``source_columns``
+    says which export field each contract column came from, for the reject messages."""
+
     path: Path
     table: str
     fmt: str
+    stage: Callable[["duckdb.DuckDBPyConnection", "InputFile", str], None] | None = field(default=None, compare=False)
+    source_columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -110,7 +117,9 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     reads it once, so the copy was a whole extra pass (and memory) for nothing. The caller then
     reads it inside :func:`reading`, where a bad byte deep in the file is found, and removes it
     with :func:`drop_staged`."""
-    if lazy and item.fmt in _VIEWS:
+    if item.stage is not None:
+        reader = item.stage
+    elif lazy and item.fmt in _VIEWS:
         reader = _VIEWS[item.fmt]
     else:
         reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
@@ -229,7 +238,7 @@ def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
         if located:
             return located
     first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}[item.fmt]
+    kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}.get(item.fmt, item.fmt)
     return f"{item.name}: cannot be read as {kind}: {first_line}"
 
 
