@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DB ?= data/crm.duckdb
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lab clean
+.PHONY: demo test bench lab dashboard clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,14 +25,20 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/crm-lab demo --db $(DB)
 
-test: $(VENV)/.installed-test
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/python -m pytest tests notebooks --nbval-lax
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
 
 lab: $(VENV)/.installed
-	PLOOMBER_STATS_ENABLED=false PLOOMBER_VERSION_CHECK_DISABLED=1 $(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.news_url=None --LabApp.extension_manager=readonly --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate
+	$(BIN)/crm-lab lab
+
+dashboard: $(VENV)/.installed
+	$(BIN)/crm-lab dashboard $(if $(wildcard $(DB)),--db $(DB),--sample)
 
 clean:
 	rm -rf $(VENV) reports data/crm.duckdb data/crm.duckdb.wal data/generated

@@ -52,6 +52,10 @@ def lab_command(notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT, open_br
         "--LabApp.news_url=None",
         "--LabApp.extension_manager=readonly",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        # Settings defaults that answer the "get notified about Jupyter news?" prompt with no.
+        f"--LabApp.app_settings_dir={JUPYTER_DATA / 'lab' / 'settings'}",
+        # Containers and CI often run as root, where Jupyter refuses to start without this.
+        *(["--allow-root"] if os.geteuid() == 0 else []),
     ]
 
 
