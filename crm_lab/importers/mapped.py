@@ -25,7 +25,10 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     if not file.is_file():
         raise LoadError(f"{file}: no such file; with --mapping, name the export file itself")
     cols = mapping.columns
-    export = read_export(con, file, "_mapped_export", tuple(cols.values()), f"the mapping {mapping.path}")
+    export = read_export(con, file, "_mapped_export")
+    for native, source in cols.items():
+        if not export.has(source):
+            raise LoadError(f"{file} line 1: no column {source!r}, which {mapping.path} maps to {native}")
     require_values(con, export, tuple(cols[name] for name in REQUIRED_COLUMNS))
     column = lambda native: export.column(cols[native]) if native in cols else "CAST(NULL AS VARCHAR)"  # noqa: E731
     time = lambda native, date=False: (  # noqa: E731
@@ -64,8 +67,9 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     )
     missing_close = con.sql(f"SELECT min(_line) FROM _mapped_deals_all WHERE stage IN {CLOSED} AND closes_at IS NULL").fetchall()[0][0]
     if missing_close is not None:
-        field = cols.get("close_date", "(no close_date column mapped)")
-        raise LoadError(f"{file} line {missing_close}, field {field}: a closed deal needs its close date")
+        if "close_date" not in cols:
+            raise LoadError(f"{file} line {missing_close}: a closed deal needs its close date, and {mapping.path} maps no close_date column")
+        raise LoadError(f"{file} line {missing_close}, field {cols['close_date']}: a closed deal needs its close date")
     add_dated_deal_changes(
         con, "_mapped_deals_all", where="TRUE", event_id=f"{quote_literal(file.stem + '-')} || d.deal_id",
         file=file_sql, initial_stage=mapping.initial_stage,

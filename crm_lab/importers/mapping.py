@@ -17,9 +17,9 @@ from crm_lab.importers.stages import DEAL_STAGES, LEAD_STATUSES
 
 # Native fields a generic deals export can feed, and what each means there.
 DEAL_COLUMNS = {
-    "deal_id": "the deal's id (required)",
-    "stage": "its stage now (required)",
-    "created_at": "the engage / create date: the deal's created event (required)",
+    "deal_id": "the deal's id",
+    "stage": "its stage now",
+    "created_at": "the engage / create date, when the deal was created",
     "close_date": "when it closed (closed deals) or is expected to (open deals)",
     "expected_close_date": "the expected close date, when the export has it apart from close_date",
     "amount": "the close value / amount",
@@ -66,14 +66,15 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
         raise LoadError(f"{path}: the mapping file is empty")
     sections = _pairs(path, root, "the mapping file")
     values: dict = {}
-    for key, node in sections.items():
+    for key, (key_node, node) in sections.items():
         if key not in KEYS:
-            raise LoadError(f"{path} line {_line(node)}: unknown key {key!r} (known: {', '.join(KEYS)})")
+            raise LoadError(f"{path} line {_line(key_node)}: unknown key {key!r} (known: {', '.join(KEYS)})")
         if key in ("currency", "initial_stage"):
             values[key] = _scalar(path, node, key)
         else:
-            values[key] = {name: _scalar(path, value, f"{key}.{name}") for name, value in _pairs(path, node, key).items()}
-            values[f"_{key}_lines"] = {name: _line(value) for name, value in _pairs(path, node, key).items()}
+            pairs = _pairs(path, node, key)
+            values[key] = {name: _scalar(path, value, f"{key}.{name}") for name, (_, value) in pairs.items()}
+            values[f"_{key}_lines"] = {name: _line(name_node) for name, (name_node, _) in pairs.items()}
     columns = values.get("columns", {})
     for name, line in values.get("_columns_lines", {}).items():
         if name not in DEAL_COLUMNS:
@@ -86,7 +87,7 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
                 + ", ".join(f"columns.{name} ({DEAL_COLUMNS[name]})" for name in missing)
             )
     elif columns:
-        raise LoadError(f"{path} line {_line(sections['columns'])}: columns is for generic exports; Salesforce field names are fixed")
+        raise LoadError(f"{path} line {_line(sections['columns'][0])}: columns is for generic exports; Salesforce field names are fixed")
     for key, choices in (("stages", DEAL_STAGES), ("lead_statuses", LEAD_STATUSES)):
         for name, native in values.get(key, {}).items():
             if native not in choices:
@@ -96,7 +97,7 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
                 )
     initial = values.get("initial_stage", DEAL_STAGES[0])
     if initial not in DEAL_STAGES[:4]:
-        raise LoadError(f"{path} line {_line(sections['initial_stage'])}: initial_stage must be an open stage: {', '.join(DEAL_STAGES[:4])}")
+        raise LoadError(f"{path} line {_line(sections['initial_stage'][0])}: initial_stage must be an open stage: {', '.join(DEAL_STAGES[:4])}")
     return Mapping(
         path=path,
         columns=columns,
@@ -108,15 +109,16 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
     )
 
 
-def _pairs(path: Path, node: yaml.Node, where: str) -> dict[str, yaml.Node]:
+def _pairs(path: Path, node: yaml.Node, where: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """name -> (key node, value node): keys carry the line a message about them points at."""
     if not isinstance(node, yaml.MappingNode):
         raise LoadError(f"{path} line {_line(node)}: {where} must be a mapping of names to values")
-    pairs: dict[str, yaml.Node] = {}
+    pairs: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for key, value in node.value:
         name = _scalar(path, key, where)
         if name in pairs:
             raise LoadError(f"{path} line {_line(key)}: {name!r} appears twice under {where}")
-        pairs[name] = value
+        pairs[name] = (key, value)
     return pairs
 
 

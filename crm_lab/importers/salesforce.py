@@ -18,7 +18,7 @@ import duckdb
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_changes, add_dated_deal_changes, changes_table
-from crm_lab.importers.exports import ExportTable, read_export, read_optional_export
+from crm_lab.importers.exports import ExportTable, read_optional_export, require_values
 from crm_lab.importers.mapping import Mapping
 from crm_lab.importers.stages import (
     DEAL_STAGES,
@@ -39,15 +39,25 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     """Stage the export in ``folder``; return the native rows it gives and the home currency."""
     if not folder.is_dir():
         raise LoadError(f"{folder}: not a folder; a Salesforce export is a folder of CSV files (Opportunity.csv, ...)")
-    opp = read_export(con, folder / "Opportunity.csv", "_sf_opportunity", ("Id", "StageName", "CreatedDate"), "Opportunity") if (folder / "Opportunity.csv").exists() else None
-    if opp is None:
+    if not (folder / "Opportunity.csv").exists():
         raise LoadError(f"{folder}: no Opportunity.csv; a Salesforce export needs at least its opportunities")
-    history = read_optional_export(con, folder / "OpportunityHistory.csv", "_sf_opportunity_history", ("OpportunityId", "StageName", "CreatedDate"))
-    field_history = read_optional_export(con, folder / "OpportunityFieldHistory.csv", "_sf_opportunity_field_history", ("OpportunityId", "Field", "NewValue", "CreatedDate"))
-    lead = read_optional_export(con, folder / "Lead.csv", "_sf_lead", ("Id", "CreatedDate"))
-    lead_history = read_optional_export(con, folder / "LeadHistory.csv", "_sf_lead_history", ("LeadId", "Field", "NewValue", "CreatedDate"))
-    account = read_optional_export(con, folder / "Account.csv", "_sf_account", ("Id",))
-    user = read_optional_export(con, folder / "User.csv", "_sf_user", ("Id",))
+    required = {
+        "Opportunity": ("Id", "StageName", "CreatedDate"),
+        "OpportunityHistory": ("OpportunityId", "StageName", "CreatedDate"),
+        "OpportunityFieldHistory": ("OpportunityId", "Field", "CreatedDate"),
+        "Lead": ("Id", "CreatedDate"),
+        "LeadHistory": ("LeadId", "Field", "CreatedDate"),
+        "Account": ("Id",),
+        "User": ("Id",),
+    }
+    exports = {}
+    for name, fields in required.items():
+        export = read_optional_export(con, folder / f"{name}.csv", f"_sf_{name.lower()}", fields)
+        if export is not None:
+            require_values(con, export, fields)
+        exports[name] = export
+    opp, history, field_history = exports["Opportunity"], exports["OpportunityHistory"], exports["OpportunityFieldHistory"]
+    lead, lead_history, account, user = exports["Lead"], exports["LeadHistory"], exports["Account"], exports["User"]
 
     t = lambda export, field, date=False: dates.time_sql(con, export, field, mapping.dates.get(field), date=date)  # noqa: E731
     con.execute(
@@ -94,15 +104,15 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
 def _stage_map(con, opp: ExportTable, history: ExportTable | None, mapping: Mapping) -> None:
     """``_sf_stage_map(name, native)`` for every stage name met; a closed stage the defaults
     do not know is read from the opportunities' own IsClosed / IsWon."""
-    sources = [f"SELECT _stage_name AS name, {quote_literal(str(opp.path))} AS file, _line, "
+    sources = [f"SELECT _stage_name AS name, {quote_literal(str(opp.path))} AS file, _line, 0 AS source, "
                f"CASE WHEN lower({opp.column('IsClosed')}) IN ('true', '1') THEN CASE WHEN lower({opp.column('IsWon')}) IN ('true', '1') "
                f"THEN 'closed_won' ELSE 'closed_lost' END END AS implied FROM _sf_opp"]
     if history is not None:
-        sources.append(f"SELECT _stage_name, {quote_literal(str(history.path))}, _line, NULL FROM _sf_history")
+        sources.append(f"SELECT _stage_name, {quote_literal(str(history.path))}, _line, 1, NULL FROM _sf_history")
     seen: dict[str, tuple[Path, int, str | None]] = {}
     implied: dict[str, str] = {}
     for name, file, line, closed in con.sql(
-        f"SELECT name, file, _line, implied FROM ({' UNION ALL '.join(sources)}) WHERE name IS NOT NULL ORDER BY file DESC, _line"
+        f"SELECT name, file, _line, implied FROM ({' UNION ALL '.join(sources)}) WHERE name IS NOT NULL ORDER BY source, _line"
     ).fetchall():
         seen.setdefault(name, (Path(file), line, None))
         if closed and name not in implied:
@@ -284,12 +294,12 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
 
 def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mapping: Mapping, t) -> NativeRows:
     status_seen: dict[str, tuple[Path, int, str | None]] = {}
-    queries = [f"SELECT trim({lead.column('Status')}), {quote_literal(str(lead.path))}, _line FROM {lead.table}"]
+    queries = [f"SELECT trim({lead.column('Status')}), {quote_literal(str(lead.path))}, _line, 0 FROM {lead.table}"]
     if lead_history is not None:
         f, n, o = lead_history.column("Field"), lead_history.column("NewValue"), lead_history.column("OldValue")
-        queries.append(f"SELECT trim({n}), {quote_literal(str(lead_history.path))}, _line FROM {lead_history.table} WHERE {f} = 'Status'")
-        queries.append(f"SELECT trim({o}), {quote_literal(str(lead_history.path))}, _line FROM {lead_history.table} WHERE {f} = 'Status'")
-    for name, file, line in con.sql(f"SELECT * FROM ({' UNION ALL '.join(queries)}) t(name, file, line) WHERE name IS NOT NULL ORDER BY file DESC, line").fetchall():
+        for value in (o, n):
+            queries.append(f"SELECT trim({value}), {quote_literal(str(lead_history.path))}, _line, 1 FROM {lead_history.table} WHERE {f} = 'Status'")
+    for name, file, line in con.sql(f"SELECT name, file, line FROM ({' UNION ALL '.join(queries)}) t(name, file, line, source) WHERE name IS NOT NULL ORDER BY source, line").fetchall():
         status_seen.setdefault(name, (Path(file), line, None))
     statuses = resolve_names(status_seen, SALESFORCE_LEAD_STATUSES, mapping.lead_statuses, section="lead_statuses", what="lead status", choices=LEAD_STATUSES)
     _name_table(con, "_sf_status_map", statuses)

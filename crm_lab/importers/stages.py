@@ -60,7 +60,7 @@ def resolve_names(
     if unknown:
         lines = [f"unknown {what} name{'s' if len(unknown) > 1 else ''}:"]
         lines += [f"  {name!r} (first at {path} line {line})" for name, path, line in unknown]
-        lines.append(f"map each in a mapping file (--mapping FILE) to one of {', '.join(choices)}, e.g.:")
+        lines.append(f"add to a mapping file (--mapping FILE), each with the one of {', '.join(choices)} it means:")
         lines.append(f"{section}:")
         lines += [f"  {_yaml_key(name)}: {choices[0]}" for name, _, _ in unknown]
         raise LoadError("\n".join(lines))

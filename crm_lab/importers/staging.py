@@ -24,13 +24,21 @@ class NativeRows:
 
 
 def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
+    """One input per (table, export file), in load order. The loader takes a line to be one row
+    of its input, so the events of one export line (a lead created, converted and deleted) go in
+    that many inputs: the first event of every line, then the second, and so on."""
     order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
     inputs = []
     for native in sorted(rows, key=lambda r: order[r.table]):
-        files = [f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table} ORDER BY 1").fetchall()]
-        for file in files:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _import_parts AS "
+            f"SELECT *, row_number() OVER (PARTITION BY _file, _line) AS _part FROM {native.work_table}"
+        )
+        parts = con.sql("SELECT DISTINCT _file, _part FROM _import_parts ORDER BY _part, _file").fetchall()
+        for file, part in parts:
             arrow = con.sql(
-                f"SELECT * EXCLUDE (_file) FROM {native.work_table} WHERE _file = $file ORDER BY _line", params={"file": file}
+                "SELECT * EXCLUDE (_file, _part) FROM _import_parts WHERE _file = $file AND _part = $part ORDER BY _line",
+                params={"file": file, "part": part},
             ).to_arrow_table()
             inputs.append(
                 InputFile(

@@ -1,0 +1,163 @@
+"""Bad input to an import: every problem is one clear message naming the file, line and field
+(and the fix), and nothing is written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from crm_lab.errors import LoadError
+from crm_lab.importers import import_export
+from import_exports import SALESFORCE, write_export
+
+STAGES = "prospecting, qualification, proposal, negotiation, closed_won, closed_lost"
+
+
+def refused(tmp_path, files: dict[str, str], **options) -> str:
+    folder = write_export(tmp_path / "acme", files)
+    for key in ("mapping", "rates"):
+        if key in options:
+            options[key] = folder / options[key]
+    target = folder / "deals.csv" if options.get("fmt") == "mapped" else folder
+    db = tmp_path / "crm.duckdb"
+    with pytest.raises(LoadError) as error:
+        import_export(db, target, **options)
+    assert not db.exists(), "a refused import writes nothing"
+    return str(error.value).replace(str(folder) + "/", "")
+
+
+def salesforce(**replacements: tuple[str, str]) -> dict[str, str]:
+    files = dict(SALESFORCE)
+    for name, (old, new) in replacements.items():
+        assert old in files[f"{name}.csv"]
+        files[f"{name}.csv"] = files[f"{name}.csv"].replace(old, new)
+    return files
+
+
+def test_unknown_stage_names_are_listed_with_the_mapping_lines_that_fix_them(tmp_path):
+    files = salesforce(
+        Opportunity=("Closed Won,1200.00,USD,2024-03-20,true,true", "Discovery,1200.00,USD,2024-03-20,false,false"),
+        OpportunityHistory=("0082,006A,Proposal/Price Quote", "0082,006A,Demo Done"),
+    )
+    assert refused(tmp_path, files) == (
+        "unknown stage names:\n"
+        "  'Discovery' (first at Opportunity.csv line 2)\n"
+        "  'Demo Done' (first at OpportunityHistory.csv line 3)\n"
+        f"add to a mapping file (--mapping FILE), each with the one of {STAGES} it means:\n"
+        "stages:\n"
+        '  "Discovery": prospecting\n'
+        '  "Demo Done": prospecting'
+    )
+
+
+def test_the_mapping_lines_fix_unknown_stages(tmp_path):
+    files = salesforce(
+        Opportunity=("Closed Won,1200.00,USD,2024-03-20,true,true", "Discovery,1200.00,USD,2024-03-20,false,false"),
+        OpportunityHistory=("0082,006A,Proposal/Price Quote", "0082,006A,Demo Done"),
+    )
+    files["stages.yaml"] = 'stages:\n  "Discovery": negotiation\n  "Demo Done": proposal\n'
+    folder = write_export(tmp_path / "acme", files)
+    report = import_export(tmp_path / "crm.duckdb", folder, mapping=folder / "stages.yaml")
+    assert report.rows_rejected == 0
+
+
+def test_a_closed_stage_the_defaults_do_not_know_is_read_from_is_won(tmp_path):
+    files = salesforce(
+        Opportunity=("Closed Won,1200", "Signed,1200"), OpportunityHistory=("0085,006A,Closed Won", "0085,006A,Signed")
+    )
+    folder = write_export(tmp_path / "acme", files)
+    report = import_export(tmp_path / "crm.duckdb", folder)
+    assert [f.rows_loaded for f in report.files if f.table == "deals"] == [2]
+
+
+def test_a_missing_required_field_names_the_file(tmp_path):
+    files = salesforce(Opportunity=(",StageName,", ",Stage,"))
+    assert refused(tmp_path, files) == "Opportunity.csv line 1: missing required field StageName"
+
+
+def test_a_missing_required_value_names_the_line(tmp_path):
+    files = salesforce(Opportunity=(",2024-03-05T08:00:00.000+0000", ","))
+    assert refused(tmp_path, files) == "Opportunity.csv line 3, field CreatedDate: required value is missing"
+
+
+def test_mixed_currencies_without_rates_name_each_currency_and_its_first_line(tmp_path):
+    files = salesforce(Opportunity=("1200.00,USD", "1200.00,GBP"))
+    files["Opportunity.csv"] = files["Opportunity.csv"].replace("500,USD", "500,EUR")
+    assert refused(tmp_path, files) == (
+        "mixed currencies and no rates file: EUR (first at Opportunity.csv line 3), GBP (first at Opportunity.csv line 2); "
+        "pass --rates FILE (CSV: currency,rate) converting each to the corporate currency"
+    )
+
+
+def test_a_currency_without_a_rate_names_the_line_and_the_date(tmp_path):
+    files = salesforce(Opportunity=("1200.00,USD", "1200.00,GBP"))
+    files["rates.csv"] = "currency,rate\nUSD,1\nEUR,1.1\n"
+    assert refused(tmp_path, files, rates="rates.csv") == (
+        "Opportunity.csv line 2, field CurrencyIsoCode: no rate for GBP on 2024-03-20 in rates.csv"
+    )
+
+
+def test_a_rates_file_needs_its_corporate_currency(tmp_path):
+    files = dict(SALESFORCE, **{"rates.csv": "currency,rate\nEUR,1.1\n"})
+    assert refused(tmp_path, files, rates="rates.csv") == "rates.csv: list the corporate currency once with rate 1 (e.g. USD,1); found none"
+
+
+def test_dates_in_several_formats_name_the_file_line_field_and_formats(tmp_path):
+    files = salesforce(Opportunity=("2024-03-05T08:00:00.000+0000", "03/05/2024 08:00"))
+    assert refused(tmp_path, files) == (
+        "Opportunity.csv line 3, field CreatedDate: dates in several formats: "
+        "ISO 8601 (line 2: '2024-03-01T10:15:00.000Z'), D/M/Y or M/D/Y (line 3: '03/05/2024 08:00'); "
+        "declare the format in the mapping file, e.g. dates: {CreatedDate: '%d/%m/%Y'}"
+    )
+
+
+def test_an_impossible_date_and_a_bad_amount_are_named(tmp_path):
+    files = salesforce(Opportunity=("2024-03-20,true", "2024-02-30,true"))
+    assert refused(tmp_path, files) == "Opportunity.csv line 2, field CloseDate: '2024-02-30' is not a valid date"
+    files = salesforce(Opportunity=("1200.00,USD", "12OO,USD"))
+    assert refused(tmp_path / "amount", files) == "Opportunity.csv line 2, field Amount: '12OO' is not a number"
+
+
+def test_a_value_not_in_the_declared_format_is_named(tmp_path):
+    deals = "id,stage,created\n1,prospecting,2024-01-31\n"
+    mapping = "columns:\n  deal_id: id\n  stage: stage\n  created_at: created\ndates:\n  created: '%d/%m/%Y'\n"
+    assert refused(tmp_path, {"deals.csv": deals, "m.yaml": mapping}, fmt="mapped", mapping="m.yaml") == (
+        "deals.csv line 2, field created: '2024-01-31' does not match the declared format '%d/%m/%Y'"
+    )
+
+
+DEALS = {"deals.csv": "id,stage,created\n1,Won,2024-01-01\n"}
+COLUMNS = "columns:\n  deal_id: id\n  stage: stage\n  created_at: created\n"
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ("columns:\n  deal_id: id\n  stage: [stage\n", "m.yaml line 4: not valid YAML: expected ',' or ']', but got '<stream end>'"),
+        (COLUMNS + "stage_names:\n  Won: closed_won\n",
+         "m.yaml line 5: unknown key 'stage_names' (known: columns, stages, lead_statuses, dates, currency, initial_stage)"),
+        (COLUMNS + "  amout: value\n",
+         "m.yaml line 5: unknown native field 'amout' under columns (known: deal_id, stage, created_at, close_date, "
+         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason)"),
+        ("columns:\n  deal_id: id\n  stage: stage\n",
+         "m.yaml: missing required mapping columns.created_at (the engage / create date, when the deal was created)"),
+        (COLUMNS + "stages:\n  Won: won\n", f"m.yaml line 6: stages: 'Won' maps to 'won', which is not one of {STAGES}"),
+        (COLUMNS + "  amount: Amount\n", "deals.csv line 1: no column 'Amount', which m.yaml maps to amount"),
+        (COLUMNS + "stages:\n  Won: closed_won\n",
+         "deals.csv line 2: a closed deal needs its close date, and m.yaml maps no close_date column"),
+        (COLUMNS,
+         "unknown stage name:\n  'Won' (first at deals.csv line 2)\n"
+         f"add to a mapping file (--mapping FILE), each with the one of {STAGES} it means:\nstages:\n  \"Won\": prospecting"),
+    ],
+    ids=["bad-yaml", "unknown-key", "unknown-field", "missing-mapping", "bad-native-stage", "column-not-in-file",
+         "closed-without-close-date", "unknown-stage"],
+)  # fmt: skip
+def test_a_bad_mapping_is_refused_with_its_line(tmp_path, mapping, message):
+    assert refused(tmp_path, {**DEALS, "m.yaml": mapping}, fmt="mapped", mapping="m.yaml") == message
+
+
+def test_a_generic_export_needs_a_mapping(tmp_path):
+    assert refused(tmp_path, DEALS, fmt="mapped") == re.sub(
+        r"\s+", " ", "a generic export needs --mapping FILE saying which column is which (docs/IMPORT.md)"
+    )
