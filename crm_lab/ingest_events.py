@@ -37,7 +37,9 @@ def parse(con: duckdb.DuckDBPyConnection, checked_sql: str, table: str) -> None:
 def ingest(con: duckdb.DuckDBPyConnection, load_id: int, parsed_table: str) -> EventCounts:
     """Move the envelope-valid rows (no ``_errors``) of ``parsed_table``, made by :func:`parse`,
     into the event log. Runs inside the caller's transaction; the caller drops ``parsed_table``."""
-    valid = f"SELECT * FROM {parsed_table} WHERE len(_errors) = 0"
+    # _row: the row's identity, for the order-key join (_line need not be unique: an importer may
+    # make several events out of one line of its export).
+    valid = f"SELECT *, rowid AS _row FROM {parsed_table} WHERE len(_errors) = 0"
     first_arrival = _first_arrival(con, parsed_table)
     if first_arrival:
         # Nothing stored for these companies and no event_id twice in the file: the duplicate
@@ -208,12 +210,12 @@ def _append_with_order_keys(con: duckdb.DuckDBPyConnection, load_id: int, *, sto
         con.execute(f"INSERT INTO events SELECT {renumbered} FROM _events_rekey")
         con.execute("DROP TABLE _events_rekey")
     else:
-        # Only the new rows to number. The window sorts a narrow projection (line, aggregate,
-        # order columns) and the wide rows join it by line: sorting the 33-column rows inside
+        # Only the new rows to number. The window sorts a narrow projection (row, aggregate,
+        # order columns) and the wide rows join it by row: sorting the 33-column rows inside
         # the insert cost about as much as the insert itself.
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _events_order AS "
-            f"SELECT _line, {numbered} AS order_key FROM _events_judged WHERE _outcome = 'new'"
+            f"SELECT _row, {numbered} AS order_key FROM _events_judged WHERE _outcome = 'new'"
         )
         new_rows = ", ".join(
             f"{int(load_id)} AS load_id" if c == "load_id" else "o.order_key" if c == "order_key" else f"j.{c}"
@@ -221,7 +223,7 @@ def _append_with_order_keys(con: duckdb.DuckDBPyConnection, load_id: int, *, sto
         )
         con.execute(
             f"INSERT INTO events SELECT {new_rows} "
-            f"FROM _events_judged j JOIN _events_order o USING (_line) WHERE j._outcome = 'new'"
+            f"FROM _events_judged j JOIN _events_order o USING (_row) WHERE j._outcome = 'new'"
         )
         con.execute("DROP TABLE _events_order")
     con.execute("DROP TABLE IF EXISTS _events_touched")
