@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from crm_lab.contract import AGGREGATES, PAYLOAD_FIELD_TYPES
+from crm_lab.importers.stages import CLOSED_STAGES_SQL
 from crm_lab.typing_checks import quote_ident, quote_literal
 
 CHANGE_COLUMNS = "aggregate_id VARCHAR, occurred_at TIMESTAMPTZ, rank INTEGER, event_id VARCHAR, actor_id VARCHAR, _file VARCHAR, _line BIGINT, field VARCHAR, value VARCHAR"
@@ -179,7 +180,7 @@ def add_dated_deal_changes(
     ``created_at`` in their stage (``initial_stage`` when they are closed by now), and closed
     at ``closes_at`` (never before their creation) in their closed stage with their lost reason.
     ``source`` has the deal's native fields plus ``created_at``, ``closes_at`` and ``_line``."""
-    closed = "d.stage IN ('closed_won', 'closed_lost')"
+    closed = f"d.stage IN {CLOSED_STAGES_SQL}"
     add_changes(
         con, "deal", f"{source} d",
         {"account_id": "d.account_id", "owner_rep_id": "d.owner_rep_id", "name": "d.name",

@@ -13,11 +13,10 @@ from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_dated_deal_changes
 from crm_lab.importers.exports import read_export, require_values
 from crm_lab.importers.mapping import REQUIRED_COLUMNS, Mapping
-from crm_lab.importers.stages import DEAL_STAGES, resolve_names
-from crm_lab.importers.staging import NativeRows
+from crm_lab.importers.stages import CLOSED_STAGES_SQL, DEAL_STAGES, name_table, resolve_names
+from crm_lab.importers.staging import NativeRows, company_rows, deal_rows
 from crm_lab.typing_checks import quote_literal
 
-CLOSED = "('closed_won', 'closed_lost')"
 
 
 def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
@@ -44,8 +43,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
         ).fetchall()
     }
     stages = resolve_names(seen, {s: s for s in DEAL_STAGES}, mapping.stages, section="stages", what="stage", choices=DEAL_STAGES)
-    con.execute("CREATE OR REPLACE TEMP TABLE _mapped_stage_map (name VARCHAR, native VARCHAR)")
-    con.executemany("INSERT INTO _mapped_stage_map VALUES (?, ?)", list(stages.items()))
+    name_table(con, "_mapped_stage_map", stages)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _mapped_dated AS SELECT *, {close_date} AS _closes_at, {expected} AS _expected FROM {export.table}")
     dated = export.__class__(export.path, "_mapped_dated", export.columns)
     home = mapping.currency
@@ -65,7 +63,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
                    {file_sql} AS _file, _line
             FROM _mapped_dated"""
     )
-    missing_close = con.sql(f"SELECT min(_line) FROM _mapped_deals_all WHERE stage IN {CLOSED} AND closes_at IS NULL").fetchall()[0][0]
+    missing_close = con.sql(f"SELECT min(_line) FROM _mapped_deals_all WHERE stage IN {CLOSED_STAGES_SQL} AND closes_at IS NULL").fetchall()[0][0]
     if missing_close is not None:
         if "close_date" not in cols:
             raise LoadError(f"{file} line {missing_close}: a closed deal needs its close date, and {mapping.path} maps no close_date column")
@@ -74,21 +72,6 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
         con, "_mapped_deals_all", where="TRUE", event_id=f"{quote_literal(file.stem + '-')} || d.deal_id",
         file=file_sql, initial_stage=mapping.initial_stage,
     )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mapped_deals AS
-            SELECT company_id, deal_id, account_id, owner_rep_id, name, stage, CAST(amount AS VARCHAR) AS amount, currency,
-                   CAST(expected_close_date AS VARCHAR) AS expected_close_date, lost_reason,
-                   CAST(stage IN {CLOSED} AS VARCHAR) AS is_closed,
-                   CASE stage WHEN 'closed_won' THEN 'true' WHEN 'closed_lost' THEN 'false' END AS is_won,
-                   CASE WHEN stage IN {CLOSED} THEN CAST(greatest(closes_at, created_at) AS VARCHAR) END AS closed_at,
-                   CAST(created_at AS VARCHAR) AS created_at, _file, _line
-            FROM _mapped_deals_all"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _mapped_companies AS
-            SELECT getvariable('import_company') AS company_id, getvariable('import_company') AS name,
-                   {quote_literal(home) if home else 'NULL'} AS home_currency, '1' AS fiscal_year_start_month,
-                   CAST(NULL AS VARCHAR) AS created_at, {file_sql} AS _file, 1 AS _line"""
-    )
     source_columns = {native: cols[native] for native in ("deal_id", "account_id", "owner_rep_id", "name", "stage", "amount", "lost_reason", "created_at") if native in cols}
-    return [NativeRows("companies", "_mapped_companies", {}), NativeRows("deals", "_mapped_deals", source_columns)], home
+    closed_at = "greatest(d.closes_at, d.created_at)"
+    return [company_rows(con, file, home), deal_rows(con, "_mapped_deals_all", closed_at, source_columns)], home

@@ -25,14 +25,14 @@ from crm_lab.importers.stages import (
     LEAD_STATUSES,
     SALESFORCE_LEAD_STATUSES,
     SALESFORCE_STAGES,
+    name_table,
     resolve_names,
 )
-from crm_lab.importers.staging import NativeRows
+from crm_lab.importers.staging import NativeRows, company_rows, deal_rows
 from crm_lab.typing_checks import quote_literal
 
 OPPORTUNITY_FIELDS = {"Owner": "owner_rep_id", "Name": "name", "Account": "account_id", "Loss_Reason__c": "lost_reason"}
 LEAD_FIELDS = {"Owner": "owner_rep_id", "Status": "status", "Score__c": "score"}
-CLOSED = "('closed_won', 'closed_lost')"
 
 
 def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
@@ -90,7 +90,7 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     home = currency.home_currency(con, money, rates, mapping.currency)
 
     _stage_map(con, opp, history, mapping)
-    rows = [_company_rows(con, opp, home)]
+    rows = [company_rows(con, opp.path, home)]
     if user is not None:
         rows.append(_reps(con, user, t))
     if account is not None:
@@ -119,23 +119,7 @@ def _stage_map(con, opp: ExportTable, history: ExportTable | None, mapping: Mapp
             implied[name] = closed
     seen = {name: (path, line, implied.get(name)) for name, (path, line, _) in seen.items()}
     stage_map = resolve_names(seen, SALESFORCE_STAGES, mapping.stages, section="stages", what="stage", choices=DEAL_STAGES)
-    _name_table(con, "_sf_stage_map", stage_map)
-
-
-def _name_table(con, table: str, names: dict[str, str]) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (name VARCHAR, native VARCHAR)")
-    if names:
-        con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(names.items()))
-
-
-def _company_rows(con, opp: ExportTable, home: str | None) -> NativeRows:
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _sf_companies AS
-            SELECT getvariable('import_company') AS company_id, getvariable('import_company') AS name,
-                   {quote_literal(home) if home else 'NULL'} AS home_currency, '1' AS fiscal_year_start_month,
-                   CAST(NULL AS VARCHAR) AS created_at, {quote_literal(str(opp.path))} AS _file, 1 AS _line"""
-    )
-    return NativeRows("companies", "_sf_companies", {})
+    name_table(con, "_sf_stage_map", stage_map)
 
 
 def _reps(con, user: ExportTable, t) -> NativeRows:
@@ -171,7 +155,7 @@ def _accounts(con, account: ExportTable, t) -> NativeRows:
     return NativeRows("accounts", "_sf_accounts", {"account_id": "Id", "employees": "NumberOfEmployees", "lat": "BillingLatitude", "lon": "BillingLongitude", "owner_rep_id": "OwnerId", "created_at": "CreatedDate"})
 
 
-def _field_changes(con, table: str, export: ExportTable, record_field: str, fields: dict[str, str], lookups: dict[str, str], t, mapping: Mapping) -> None:
+def _field_changes(con, table: str, export: ExportTable, record_field: str, fields: dict[str, str], lookups: dict[str, str], t) -> None:
     """``table``: the field history rows that set a native field, with the native field name.
     A lookup field's second row (Salesforce writes one with ids and one with names) is skipped:
     ``lookups`` names the id table its values must be in."""
@@ -199,7 +183,7 @@ def _value_at_creation(fields_table: str, record_id: str, native: str, current: 
 
 def _deals(con, opp, history, field_history, user, account, home, rates, mapping: Mapping, t) -> NativeRows:
     amount = currency.amount_sql(currency.Money(opp, "Amount", "CurrencyIsoCode", "_close_date"), rates)
-    stage = f"(SELECT native FROM _sf_stage_map WHERE name = _stage_name)"
+    stage = "(SELECT native FROM _sf_stage_map WHERE name = _stage_name)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sf_deals_all AS
             SELECT getvariable('import_company') AS company_id, {opp.column('Id')} AS deal_id, {opp.column('AccountId')} AS account_id,
@@ -218,7 +202,7 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
             lookups["owner_rep_id"] = "_sf_user"
         if account is not None:
             lookups["account_id"] = "_sf_account"
-        _field_changes(con, "_sf_opp_fields", field_history, "OpportunityId", OPPORTUNITY_FIELDS, lookups, t, mapping)
+        _field_changes(con, "_sf_opp_fields", field_history, "OpportunityId", OPPORTUNITY_FIELDS, lookups, t)
         tracked = {f for (f,) in con.sql("SELECT DISTINCT native FROM _sf_opp_fields").fetchall()}
         add_changes(
             con, "deal", "_sf_opp_fields", {"*": "NewValue"},
@@ -274,19 +258,9 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
         aggregate_id="d.deal_id", occurred_at="greatest(d._modified, d.created_at)", rank="9", actor_id="NULL",
         event_id="'sf-Opportunity-' || d.deal_id || ':deleted'", _file=opp_file, _line="d._line",
     )  # fmt: skip
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _sf_deals AS
-            SELECT company_id, deal_id, account_id, owner_rep_id, name, stage, CAST(amount AS VARCHAR) AS amount, currency,
-                   CAST(expected_close_date AS VARCHAR) AS expected_close_date, lost_reason,
-                   CAST(stage IN {CLOSED} AS VARCHAR) AS is_closed,
-                   CASE stage WHEN 'closed_won' THEN 'true' WHEN 'closed_lost' THEN 'false' END AS is_won,
-                   CASE WHEN stage IN {CLOSED} THEN CAST((SELECT max(occurred_at) FROM {changes_table('deal')} c
-                        WHERE c.aggregate_id = d.deal_id AND c.field = 'stage') AS VARCHAR) END AS closed_at,
-                   CAST(created_at AS VARCHAR) AS created_at, _file, _line
-            FROM _sf_deals_all d WHERE NOT _deleted"""
-    )
-    return NativeRows(
-        "deals", "_sf_deals",
+    last_close = f"(SELECT max(occurred_at) FROM {changes_table('deal')} c WHERE c.aggregate_id = d.deal_id AND c.field = 'stage')"
+    return deal_rows(
+        con, "(SELECT * FROM _sf_deals_all WHERE NOT _deleted)", last_close,
         {"deal_id": "Id", "account_id": "AccountId", "owner_rep_id": "OwnerId", "name": "Name", "stage": "StageName",
          "amount": "Amount", "expected_close_date": "CloseDate", "lost_reason": "Loss_Reason__c", "created_at": "CreatedDate"},
     )  # fmt: skip
@@ -302,7 +276,7 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
     for name, file, line in con.sql(f"SELECT name, file, line FROM ({' UNION ALL '.join(queries)}) t(name, file, line, source) WHERE name IS NOT NULL ORDER BY source, line").fetchall():
         status_seen.setdefault(name, (Path(file), line, None))
     statuses = resolve_names(status_seen, SALESFORCE_LEAD_STATUSES, mapping.lead_statuses, section="lead_statuses", what="lead status", choices=LEAD_STATUSES)
-    _name_table(con, "_sf_status_map", statuses)
+    name_table(con, "_sf_status_map", statuses)
     lead_file = quote_literal(str(lead.path))
     is_converted = f"lower(coalesce({lead.column('IsConverted')}, 'false')) IN ('true', '1')"
     name = f"coalesce({lead.column('Name')}, nullif(trim(concat_ws(' ', {lead.column('FirstName')}, {lead.column('LastName')})), ''))"
@@ -324,7 +298,7 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
     converted_at = "NULL"
     if lead_history is not None:
         lookups = {"owner_rep_id": "_sf_user"} if user is not None else {}
-        _field_changes(con, "_sf_lead_fields", lead_history, "LeadId", {**LEAD_FIELDS, "leadConverted": "_converted"}, lookups, t, mapping)
+        _field_changes(con, "_sf_lead_fields", lead_history, "LeadId", {**LEAD_FIELDS, "leadConverted": "_converted"}, lookups, t)
         con.execute("UPDATE _sf_lead_fields SET OldValue = (SELECT native FROM _sf_status_map WHERE name = trim(OldValue)), "
                     "NewValue = (SELECT native FROM _sf_status_map WHERE name = trim(NewValue)) WHERE native = 'status'")
         tracked = {f for (f,) in con.sql("SELECT DISTINCT native FROM _sf_lead_fields").fetchall()}

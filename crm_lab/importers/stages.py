@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import duckdb
+
 from crm_lab.contract import DEAL_STAGES_CLOSED, DEAL_STAGES_OPEN
 from crm_lab.errors import LoadError
 
 DEAL_STAGES = DEAL_STAGES_OPEN + DEAL_STAGES_CLOSED
+CLOSED_STAGES_SQL = "(" + ", ".join(f"'{stage}'" for stage in DEAL_STAGES_CLOSED) + ")"
 LEAD_STATUSES = ("open", "converted", "disqualified")
 
 # Salesforce's default Opportunity stages (and their default probabilities' order).
@@ -65,6 +68,13 @@ def resolve_names(
         lines += [f"  {_yaml_key(name)}: {choices[0]}" for name, _, _ in unknown]
         raise LoadError("\n".join(lines))
     return mapped
+
+
+def name_table(con: duckdb.DuckDBPyConnection, table: str, names: Mapping[str, str]) -> None:
+    """``table(name, native)``: what SQL joins an export's names through."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (name VARCHAR, native VARCHAR)")
+    if names:
+        con.executemany(f"INSERT INTO {table} VALUES (?, ?)", list(names.items()))
 
 
 def _yaml_key(name: str) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.contract import LOADABLE_TABLES
+from crm_lab.importers.stages import CLOSED_STAGES_SQL
 from crm_lab.sources import InputFile
-from crm_lab.typing_checks import quote_ident
+from crm_lab.typing_checks import quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,33 @@ class NativeRows:
     table: str
     work_table: str
     source_columns: dict[str, str]
+
+
+def company_rows(con: duckdb.DuckDBPyConnection, export_file: Path, home_currency: str | None) -> NativeRows:
+    """The tenant's ``companies`` row: an export names no tenant, so its name is its id."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _import_companies AS
+            SELECT getvariable('import_company') AS company_id, getvariable('import_company') AS name,
+                   {quote_literal(home_currency) if home_currency else 'NULL'} AS home_currency, '1' AS fiscal_year_start_month,
+                   CAST(NULL AS VARCHAR) AS created_at, {quote_literal(str(export_file))} AS _file, 1 AS _line"""
+    )
+    return NativeRows("companies", "_import_companies", {})
+
+
+def deal_rows(con: duckdb.DuckDBPyConnection, source: str, closed_at: str, source_columns: dict[str, str]) -> NativeRows:
+    """The ``deals`` rows (current state) from ``source``, which has the deal's native fields,
+    ``created_at``, ``_file`` and ``_line``; ``closed_at`` is SQL for when a closed deal closed."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _import_deals AS
+            SELECT company_id, deal_id, account_id, owner_rep_id, name, stage, CAST(amount AS VARCHAR) AS amount, currency,
+                   CAST(expected_close_date AS VARCHAR) AS expected_close_date, lost_reason,
+                   CAST(stage IN {CLOSED_STAGES_SQL} AS VARCHAR) AS is_closed,
+                   CASE stage WHEN 'closed_won' THEN 'true' WHEN 'closed_lost' THEN 'false' END AS is_won,
+                   CASE WHEN stage IN {CLOSED_STAGES_SQL} THEN CAST({closed_at} AS VARCHAR) END AS closed_at,
+                   CAST(created_at AS VARCHAR) AS created_at, _file, _line
+            FROM {source} d"""
+    )
+    return NativeRows("deals", "_import_deals", source_columns)
 
 
 def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
