@@ -85,8 +85,7 @@ class ForecastPanel(Panel):
         self.table = widgets.HTML()
         self.chart = widgets.Image(format="png")
         self.assemble(self.headline, self.table, self.chart)
-        self.observe(KNOBS, self.refresh)
-        self.observe(("target",), self.refresh)
+        self.observe((*KNOBS, "target"), self.refresh)
         self.refresh()
 
     @property
