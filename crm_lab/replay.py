@@ -120,13 +120,6 @@ def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_
             f"CREATE OR REPLACE TEMP TABLE _replay_input AS SELECT * FROM events WHERE rowid IN "
             f"(SELECT e.rowid FROM events e SEMI JOIN _replay_scope USING ({AGGREGATE_KEY}))"
         )
-        for aggregate, table in HISTORIES.items():
-            id_column = f"{aggregate}_id"
-            con.execute(
-                f"DELETE FROM {table} USING _replay_scope s WHERE s.aggregate_type = ? "
-                f"AND {table}.company_id = s.company_id AND {table}.{id_column} = s.aggregate_id",
-                [aggregate],
-            )
         con.execute(
             "DELETE FROM events_rejected USING _replay_scope s WHERE events_rejected.detected_by = 'replay' "
             "AND events_rejected.company_id = s.company_id AND events_rejected.aggregate_type = s.aggregate_type "
@@ -139,8 +132,8 @@ def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_
                   actor_id, CAST(payload AS VARCHAR), replay_reason, 'replay', load_id, content_hash
            FROM _replay_rejected"""
     )
-    for table in HISTORIES.values():
-        con.execute(f"INSERT INTO {table} {replay_sql(table)}")
+    for aggregate, table in HISTORIES.items():
+        _write_history(con, mode, aggregate, table)
     snapshot_rows = _refresh_snapshots(con, mode, period)
     counts = con.sql(
         "SELECT count(*), coalesce(sum(events), 0) - (SELECT count(*) FROM _replay_rejected), "
@@ -158,6 +151,50 @@ def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_
         con.execute(f"DROP TABLE IF EXISTS {name}")
     con.execute(f"DROP {'VIEW' if mode == 'full' else 'TABLE'} _replay_input")
     return ReplayReport(replay_id, mode, reason, through, counts[0], counts[1], counts[2], history_rows, snapshot_rows, seconds)
+
+
+def _write_history(con: duckdb.DuckDBPyConnection, mode: str, aggregate: str, table: str) -> None:
+    """Full: insert the folded history. Incremental: merge the rebuilt aggregates' new rows."""
+    history = replay_sql(table)
+    if mode == "full":
+        con.execute(f"INSERT INTO {table} {history}")
+        return
+    rebuilt = (
+        f"SELECT h.* FROM {table} h SEMI JOIN (SELECT company_id, aggregate_id AS {aggregate}_id FROM _replay_scope "
+        f"WHERE aggregate_type = '{aggregate}') s USING (company_id, {aggregate}_id)"
+    )
+    _merge(con, table, history, rebuilt, key=f"company_id, {aggregate}_id, version", ended=True)
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: str, fresh: str, rebuilt: str, *, key: str, ended: bool = False) -> None:
+    """Make the rows ``rebuilt`` selects from ``table`` equal to the rows of the query ``fresh``,
+    writing only the rows that differ (``key`` is unique in both). With ``ended``, a row that
+    differs only in valid_to is updated in place.
+
+    Why not delete them all and insert the fresh rows: new events mostly extend a history (its
+    last row gains a valid_to, new rows follow), so most rebuilt rows come out as they were, and
+    DuckDB's checkpoint at close vacuums (rewrites) the row groups that deletes leave sparse
+    enough to merge: 64% of an incremental replay of 1% new events at 1M events."""
+    matches = " AND ".join(f"{table}.{c} = s.{c}" for c in key.split(", "))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _replay_fresh AS {fresh}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _replay_old AS {rebuilt}")
+    con.execute("CREATE OR REPLACE TEMP TABLE _replay_added AS SELECT * FROM _replay_fresh EXCEPT SELECT * FROM _replay_old")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _replay_stale AS SELECT {key} FROM (SELECT * FROM _replay_old EXCEPT SELECT * FROM _replay_fresh)")
+    if ended:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _replay_ended AS SELECT {key}, a.valid_to FROM _replay_added a "
+            f"SEMI JOIN (SELECT * EXCLUDE (valid_to) FROM _replay_added "
+            f"INTERSECT SELECT * EXCLUDE (valid_to) FROM _replay_old) USING ({key})"
+        )
+        con.execute(f"UPDATE {table} SET valid_to = s.valid_to FROM _replay_ended s WHERE {matches}")
+        con.execute(f"DELETE FROM _replay_stale s USING _replay_ended e WHERE " + " AND ".join(f"s.{c} = e.{c}" for c in key.split(", ")))
+        con.execute(f"DELETE FROM _replay_added s USING _replay_ended e WHERE " + " AND ".join(f"s.{c} = e.{c}" for c in key.split(", ")))
+        con.execute("DROP TABLE _replay_ended")
+    # Stale rows go by key before the added rows (which may reuse a key) come in.
+    con.execute(f"DELETE FROM {table} USING _replay_stale s WHERE {matches}")
+    con.execute(f"INSERT INTO {table} SELECT * FROM _replay_added")
+    for name in ("_replay_fresh", "_replay_old", "_replay_added", "_replay_stale"):
+        con.execute(f"DROP TABLE {name}")
 
 
 def _choose_mode(full: bool, last: list[tuple], period: str) -> tuple[str, str]:
@@ -185,19 +222,21 @@ def _refresh_snapshots(con: duckdb.DuckDBPyConnection, mode: str, period: str) -
     else:
         touched = "SELECT company_id, aggregate_id AS deal_id FROM _replay_scope WHERE aggregate_type = 'deal'"
         con.execute(
-            f"DELETE FROM pipeline_snapshots USING ({touched}) t "
-            "WHERE pipeline_snapshots.company_id = t.company_id AND pipeline_snapshots.deal_id = t.deal_id"
-        )
-        con.execute(
             "DELETE FROM pipeline_snapshots WHERE (company_id, period_end) NOT IN (SELECT (company_id, period_end) FROM _replay_all_ends)"
         )
-        # Rebuilt deals at every period end.
+        # Rebuilt deals at every period end (mostly as they were: merged, see _merge).
         con.execute("CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS SELECT * FROM _replay_all_ends")
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS "
             f"SELECT h.* FROM deal_history h SEMI JOIN ({touched}) t USING (company_id, deal_id)"
         )
-        con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
+        _merge(
+            con,
+            "pipeline_snapshots",
+            replay_sql("pipeline_snapshots"),
+            f"SELECT p.* FROM pipeline_snapshots p SEMI JOIN ({touched}) t USING (company_id, deal_id)",
+            key="company_id, period, period_end, deal_id",
+        )
         # Every other deal at the period ends that are new since the last replay.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS "
