@@ -88,7 +88,7 @@ def add_changes(
 def derive_events(con: duckdb.DuckDBPyConnection, company: str, target: str = "_import_events") -> None:
     """Fold every aggregate's changes into ``target``: the ten contract columns as text, plus
     ``_file`` and ``_line`` of the source row."""
-    parts = [_events_sql(LIFECYCLES[a], company) for a in LIFECYCLES]
+    parts = [f"SELECT * FROM ({_events_sql(LIFECYCLES[a], company)})" for a in LIFECYCLES]
     con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS {' UNION ALL '.join(parts)}")
 
 
@@ -140,7 +140,8 @@ def _events_sql(lifecycle: Lifecycle, company: str) -> str:
     # created: every field it has (the closing status comes as its own lifecycle event);
     # a lifecycle event: what changed besides the status it sets; deleted: nothing.
     created = {f: f"{quote_ident(f)} IS NOT NULL" + (f" AND NOT {is_closing}" if f == status else "") for f in fields}
-    later = {f: changed[f] + (f" AND _kind NOT IN ({', '.join(quote_literal(e) for e in lifecycle.closing.values())})" if f == status and lifecycle.closing else "") for f in fields}
+    lifecycle_events = ", ".join(quote_literal(e) for e in lifecycle.closing.values()) or "NULL"
+    later = {f: changed[f] + (f" AND _kind NOT IN ({lifecycle_events})" if f == status else "") for f in fields}
     any_change = " OR ".join(changed.values())
     envelope = (
         f"{quote_literal(company)} AS company_id, {quote_literal(lifecycle.aggregate)} AS aggregate_type, aggregate_id"
@@ -149,7 +150,6 @@ def _events_sql(lifecycle: Lifecycle, company: str) -> str:
         f"WHEN {quote_ident(status)} = {quote_literal(value)} THEN {quote_literal(event)}" for value, event in lifecycle.closing.items()
     ) + " END" if status and lifecycle.closing else "NULL"
     return f"""
-        SELECT * EXCLUDE (_order) FROM (
         WITH states AS ({_states_sql(lifecycle)}),
         instants AS (SELECT * FROM states WHERE _next_at IS DISTINCT FROM occurred_at),
         differenced AS (
@@ -163,13 +163,12 @@ def _events_sql(lifecycle: Lifecycle, company: str) -> str:
         SELECT event_id, {envelope}, CAST(2 * _n AS VARCHAR) AS seq, _kind AS event_type,
                CAST(occurred_at AS VARCHAR) AS occurred_at, CAST(NULL AS VARCHAR) AS recorded_at, actor_id,
                CASE _kind WHEN 'created' THEN {payload(created)} WHEN 'deleted' THEN '{{}}' ELSE {payload(later)} END AS payload,
-               _file, _line, 2 * _n AS _order
+               _file, _line
         FROM kinded
         UNION ALL
         SELECT event_id || ':closed', {envelope}, CAST(2 * _n + 1 AS VARCHAR), {closing_case},
-               CAST(occurred_at AS VARCHAR), NULL, actor_id, '{{}}', _file, _line, 2 * _n + 1
+               CAST(occurred_at AS VARCHAR), NULL, actor_id, '{{}}', _file, _line
         FROM kinded WHERE _n = 1 AND {is_closing}
-        )
     """
 
 
