@@ -27,12 +27,11 @@ def test_committed_samples_are_what_the_writers_make(tmp_path):
         )
 
 
-def test_every_sample_imports_without_a_reject(tmp_path):
-    for folder in sorted((SAMPLES / "salesforce").iterdir()):
-        assert import_export(tmp_path / "salesforce.duckdb", folder, fmt="salesforce", strict=True).rows_rejected == 0
-    for deals in sorted((SAMPLES / "hubspot").glob("*/deals.csv")):
-        report = import_export(tmp_path / "hubspot.duckdb", deals, fmt="mapped", mapping=SAMPLES / "hubspot" / "hubspot.yaml", strict=True)
-        assert report.rows_rejected == 0
+def test_the_samples_the_readme_does_not_import_import_without_a_reject(tmp_path):
+    folder = SAMPLES / "salesforce" / "c2"
+    assert import_export(tmp_path / "salesforce.duckdb", folder, fmt="salesforce", strict=True).rows_rejected == 0
+    deals, mapping = SAMPLES / "hubspot" / "c1" / "deals.csv", SAMPLES / "hubspot" / "hubspot.yaml"
+    assert import_export(tmp_path / "hubspot.duckdb", deals, fmt="mapped", mapping=mapping, strict=True).rows_rejected == 0
 
 
 def test_crm_lab_load_imports_an_export_from_the_command_line(tmp_path, capsys):
