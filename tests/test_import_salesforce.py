@@ -132,3 +132,19 @@ def test_rates_convert_each_amount_at_the_rate_of_its_close_date(tmp_path):
         ("006B", Decimal("550.00"), "USD"),
     ]
     assert [e[5].get("amount") for e in stored_events(db, "deal") if e[0] == "006B" and e[2] == "created"] == [550.0]
+
+
+def test_opportunities_without_history_are_created_then_closed_at_their_close_date(tmp_path):
+    folder = write_export(tmp_path / "northwind", {"Opportunity.csv": SALESFORCE["Opportunity.csv"]})
+    db = tmp_path / "crm.duckdb"
+    import_export(db, folder, fmt="salesforce")
+    assert stored_events(db, "deal") == [
+        ("006A", "sf-Opportunity-006A", "created", "2024-03-01T10:15:00Z", 2,
+         {"account_id": "001X", "owner_rep_id": "005B", "name": "Northwind renewal", "stage": "prospecting",
+          "amount": 1200.0, "currency": "USD", "expected_close_date": "2024-03-20"}),
+        ("006A", "sf-Opportunity-006A:closed", "won", "2024-03-20T00:00:00Z", 4, {}),
+        ("006B", "sf-Opportunity-006B", "created", "2024-03-05T08:00:00Z", 2,
+         {"account_id": "001X", "owner_rep_id": "005A", "name": "Northwind expansion", "stage": "prospecting",
+          "amount": 500.0, "currency": "USD", "expected_close_date": "2024-04-30"}),
+        ("006B", "sf-Opportunity-006B:closed", "lost", "2024-04-30T00:00:00Z", 4, {"lost_reason": "price"}),
+    ]  # fmt: skip
