@@ -10,15 +10,19 @@ WITH account_events AS (
         arg_max_null(territory_id, CASE WHEN list_contains(payload_keys, 'territory_id') THEN order_key END) OVER fold AS territory_id,
         arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
         first_value(occurred_at) OVER fold AS created_at,
-        lead(occurred_at) OVER fold AS next_event_at
+        lead(occurred_at) OVER fold AS next_event_at,
+        -- The version is the instant's rank. Ordering the fold by (occurred_at, order_key), the same
+        -- order as order_key alone, lets this window share the fold's sort instead of a sort of its own.
+        dense_rank() OVER instants AS version
     FROM account_events
-    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY occurred_at, order_key
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+           instants AS (PARTITION BY company_id, aggregate_id ORDER BY occurred_at)
 )
 -- The last event of each instant makes the version, valid until the next instant (its
 -- next_event_at). A delete ends the previous version and starts none.
 SELECT company_id, account_id,
-    row_number() OVER (PARTITION BY company_id, account_id ORDER BY occurred_at) AS version,
+    version,
     occurred_at AS valid_from, next_event_at AS valid_to,
     name, industry, employees, potential, territory_id, owner_rep_id, created_at,
     event_id AS last_event_id

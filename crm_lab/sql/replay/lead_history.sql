@@ -18,15 +18,19 @@ WITH lead_events AS (
         arg_max_null(deal_id, CASE WHEN list_contains(payload_keys, 'deal_id') THEN order_key END) OVER fold AS deal_id,
         max(CASE WHEN event_type = 'converted' THEN occurred_at END) OVER fold AS converted_at,
         first_value(occurred_at) OVER fold AS created_at,
-        lead(occurred_at) OVER fold AS next_event_at
+        lead(occurred_at) OVER fold AS next_event_at,
+        -- The version is the instant's rank. Ordering the fold by (occurred_at, order_key), the same
+        -- order as order_key alone, lets this window share the fold's sort instead of a sort of its own.
+        dense_rank() OVER instants AS version
     FROM lead_events
-    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY order_key
-                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+    WINDOW fold AS (PARTITION BY company_id, aggregate_id ORDER BY occurred_at, order_key
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+           instants AS (PARTITION BY company_id, aggregate_id ORDER BY occurred_at)
 )
 -- The last event of each instant makes the version, valid until the next instant (its
 -- next_event_at). A delete ends the previous version and starts none.
 SELECT company_id, lead_id,
-    row_number() OVER (PARTITION BY company_id, lead_id ORDER BY occurred_at) AS version,
+    version,
     occurred_at AS valid_from, next_event_at AS valid_to,
     account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
     created_at, converted_at, event_id AS last_event_id
