@@ -67,14 +67,16 @@ def ingest(con: duckdb.DuckDBPyConnection, load_id: int, parsed_table: str) -> E
 def _first_arrival(con: duckdb.DuckDBPyConnection, parsed_table: str) -> bool:
     """True when no valid row can be a duplicate: the database holds no event (stored or
     quarantined at load) of the file's companies, and no (company_id, event_id) repeats in it.
-    Counting distinct ids is far cheaper than the window that finds which ones repeat."""
+    Counting distinct ids is far cheaper than the window that finds which ones repeat, and
+    counting distinct hashes of them cheaper still; a hash collision only sends the load down the
+    general path, which finds the true repeats."""
     (stored, repeats), = con.sql(
         f"""WITH valid AS (SELECT company_id, event_id FROM {parsed_table} WHERE len(_errors) = 0),
                  companies AS (SELECT DISTINCT company_id FROM valid)
             SELECT EXISTS (SELECT 1 FROM events SEMI JOIN companies USING (company_id))
                        OR EXISTS (SELECT 1 FROM events_rejected q SEMI JOIN companies USING (company_id)
                                   WHERE q.detected_by = 'load'),
-                   (SELECT count(*) <> count(DISTINCT (company_id, event_id)) FROM valid)"""
+                   (SELECT count(*) <> count(DISTINCT hash(company_id, event_id)) FROM valid)"""
     ).fetchall()
     return not stored and not repeats
 

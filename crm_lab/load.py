@@ -219,7 +219,7 @@ def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: 
     DuckDB happens to read in."""
     partition = ", ".join(quote_ident(k) for k in key)
     valid = "SELECT * FROM _checked WHERE len(_errors) = 0"
-    repeats = con.sql(f"SELECT count(*) <> count(DISTINCT ({partition})) FROM ({valid})").fetchall()[0][0]
+    repeats = con.sql(f"SELECT count(*) <> count(DISTINCT hash({partition})) FROM ({valid})").fetchall()[0][0]
     if repeats:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _keyed AS "
@@ -234,8 +234,9 @@ def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: 
         )
         rows = "SELECT * FROM _keyed WHERE _line = _first_line"
     else:
-        # No key twice in the file (counting distinct keys is cheaper than the window that
-        # finds the repeats): every valid row is its key's first.
+        # No key twice in the file (counting distinct key hashes is cheaper than the window
+        # that finds the repeats; a collision only costs the window): every valid row is its
+        # key's first.
         rows = valid
     target = quote_ident(item.table)
     if con.sql(f"SELECT count(*) FROM {target}").fetchall()[0][0]:

@@ -120,7 +120,7 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     if item.stage is not None:
         reader = item.stage
     elif lazy and item.fmt in _VIEWS:
-        reader = _VIEWS[item.fmt]
+        reader = _stage_view
     else:
         reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
     try:
@@ -135,8 +135,11 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
         ).fetchall()
         if name != "_line"
     ]
-    with reading(item):  # one row is enough to tell; a count would read all of a view
-        empty = not con.sql(f"SELECT 1 FROM {temp_table} LIMIT 1").fetchall()
+    # One row is enough to tell, read from the file itself when staged lazily: a count, or the
+    # CSV view's row numbering, would read all of it.
+    probe = _VIEWS[item.fmt][0](item) if reader is _stage_view else temp_table
+    with reading(item):
+        empty = not con.sql(f"SELECT 1 FROM {probe} LIMIT 1").fetchall()
     if empty:
         raise LoadError(f"{item.name}: file is empty (a header but no rows)")
     lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
@@ -187,23 +190,22 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: s
     )
 
 
-def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
-        "SELECT row_number() OVER () + 1 AS _line, * "
-        f"FROM read_csv({_literal(item.name)}, all_varchar = true, header = true)"
-    )
+def _stage_view(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    source, columns = _VIEWS[item.fmt]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS SELECT {columns} FROM {source(item)}")
 
 
-def _view_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
-        "SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
-        f"FROM read_parquet({_literal(item.name)}, file_row_number = true)"
-    )
-
-
-_VIEWS = {"csv": _view_csv, "parquet": _view_parquet}
+# For a lazily staged file: the reader over the file, and the columns of the view (_line first).
+_VIEWS = {
+    "csv": (
+        lambda item: f"read_csv({_literal(item.name)}, all_varchar = true, header = true)",
+        "row_number() OVER () + 1 AS _line, *",
+    ),
+    "parquet": (
+        lambda item: f"read_parquet({_literal(item.name)}, file_row_number = true)",
+        "file_row_number + 1 AS _line, * EXCLUDE (file_row_number)",
+    ),
+}
 
 
 def _literal(text: str) -> str:

@@ -36,7 +36,7 @@ def typed_select(columns: list[Column], source_names: dict[str, str], alias: str
     ``source_names`` maps a target column to the file's column (matched case-insensitively);
     targets the file lacks become NULL."""
     typed: list[str] = []
-    errors: list[str] = []
+    checks: list[tuple[str, str]] = []  # (condition, the reject it makes)
     for column in columns:
         target = quote_ident(column.name)
         if column.name not in source_names:
@@ -47,17 +47,23 @@ def typed_select(columns: list[Column], source_names: dict[str, str], alias: str
         typed.append(f"{cast} AS {target}")
         label = quote_literal(column.name)
         if column.required:
-            errors.append(
-                f"CASE WHEN {source} IS NULL THEN {{'column_name': {label}, 'value': CAST(NULL AS VARCHAR), "
-                f"'reason': 'required value is missing'}} END"
+            checks.append(
+                (f"{source} IS NULL",
+                 f"{{'column_name': {label}, 'value': CAST(NULL AS VARCHAR), 'reason': 'required value is missing'}}")
             )
         if column.sql_type != "VARCHAR":
             wanted = quote_literal(f"not {FRIENDLY_TYPES.get(column.sql_type, column.sql_type)}")
-            errors.append(
-                f"CASE WHEN {source} IS NOT NULL AND {cast} IS NULL THEN {{'column_name': {label}, "
-                f"'value': CAST({source} AS VARCHAR), 'reason': {wanted}}} END"
+            checks.append(
+                (f"{source} IS NOT NULL AND {cast} IS NULL",
+                 f"{{'column_name': {label}, 'value': CAST({source} AS VARCHAR), 'reason': {wanted}}}")
             )
-    if not errors:
-        return ", ".join(typed), f"CAST([] AS {REJECT_TYPE}[])"
-    error_list = f"list_filter([{', '.join(errors)}], lambda e: e IS NOT NULL)"
-    return ", ".join(typed), error_list
+    no_errors = f"CAST([] AS {REJECT_TYPE}[])"
+    if not checks:
+        return ", ".join(typed), no_errors
+    # The list is built only for a row that fails a check: building and filtering it for every
+    # row cost more than the checks themselves.
+    error_list = "list_filter([{}], lambda e: e IS NOT NULL)".format(
+        ", ".join(f"CASE WHEN {condition} THEN {reject} END" for condition, reject in checks)
+    )
+    any_error = " OR ".join(f"({condition})" for condition, _ in checks)
+    return ", ".join(typed), f"CASE WHEN {any_error} THEN {error_list} ELSE {no_errors} END"
