@@ -113,14 +113,15 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
     kept, not a failed read; Parquet keeps its own types.
 
-    With ``lazy``, a CSV or Parquet file becomes a view over the file instead of a copy: the load
-    reads it once, so the copy was a whole extra pass (and memory) for nothing. The caller then
-    reads it inside :func:`reading`, where a bad byte deep in the file is found, and removes it
-    with :func:`drop_staged`."""
+    With ``lazy``, ``temp_table`` is a view whose ``_line`` is numbered as it is read: over the
+    Parquet file itself (the load reads it once, so a copy was a whole extra pass and its memory
+    for nothing), over a copy of a CSV's rows (see :func:`_view_csv`). The caller reads it inside
+    :func:`reading`, where a bad byte deep in a Parquet file is found, and removes it with
+    :func:`drop_staged`."""
     if item.stage is not None:
         reader = item.stage
     elif lazy and item.fmt in _VIEWS:
-        reader = _stage_view
+        reader = _VIEWS[item.fmt]
     else:
         reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
     try:
@@ -135,11 +136,8 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
         ).fetchall()
         if name != "_line"
     ]
-    # One row is enough to tell, read from the file itself when staged lazily: a count, or the
-    # CSV view's row numbering, would read all of it.
-    probe = _VIEWS[item.fmt][0](item) if reader is _stage_view else temp_table
-    with reading(item):
-        empty = not con.sql(f"SELECT 1 FROM {probe} LIMIT 1").fetchall()
+    with reading(item):  # one row is enough to tell; a count would read all of a view
+        empty = not con.sql(f"SELECT 1 FROM {temp_table} LIMIT 1").fetchall()
     if empty:
         raise LoadError(f"{item.name}: file is empty (a header but no rows)")
     lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
@@ -159,11 +157,12 @@ def reading(item: InputFile) -> Iterator[None]:
 
 
 def drop_staged(con: duckdb.DuckDBPyConnection, temp_table: str) -> None:
-    """Drop what :func:`stage_raw` made, a view or a table."""
+    """Drop what :func:`stage_raw` made: a table, or a view and the copy of rows behind it."""
     is_view = con.sql(
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", params=[temp_table]
     ).fetchall()[0][0]
     con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {temp_table}")
+    con.execute(f"DROP TABLE IF EXISTS {temp_table}_rows")
 
 
 def _csv_header(item: InputFile) -> list[str]:
@@ -190,22 +189,26 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: s
     )
 
 
-def _stage_view(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    source, columns = _VIEWS[item.fmt]
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS SELECT {columns} FROM {source(item)}")
+def _view_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
+        "SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number) "
+        f"FROM read_parquet({_literal(item.name)}, file_row_number = true)"
+    )
 
 
-# For a lazily staged file: the reader over the file, and the columns of the view (_line first).
-_VIEWS = {
-    "csv": (
-        lambda item: f"read_csv({_literal(item.name)}, all_varchar = true, header = true)",
-        "row_number() OVER () + 1 AS _line, *",
-    ),
-    "parquet": (
-        lambda item: f"read_parquet({_literal(item.name)}, file_row_number = true)",
-        "file_row_number + 1 AS _line, * EXCLUDE (file_row_number)",
-    ),
-}
+def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+    # read_csv has no row-number column, and row_number() OVER () straight over it runs every
+    # step that reads the view on one thread. Over a table DuckDB numbers rows inside the
+    # parallel scan, so the rows are copied once (in parallel, in file order), then numbered.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
+        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true)"
+    )
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS SELECT row_number() OVER () + 1 AS _line, * FROM {temp_table}_rows")
+
+
+_VIEWS = {"csv": _view_csv, "parquet": _view_parquet}
 
 
 def _literal(text: str) -> str:
