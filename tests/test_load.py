@@ -263,3 +263,15 @@ def test_cli_prints_the_summary_and_exits_2_on_a_refused_load(db, tmp_path):
                              capture_output=True, text=True)
     assert missing.returncode == 2
     assert missing.stderr.strip() == f"crm-lab load: {tmp_path / 'x.csv'}: no such file"
+
+
+def test_a_tenant_arriving_after_another_is_judged_on_its_own_events(db, tmp_path):
+    # The second load holds only c2's events, none stored yet: nothing is a duplicate, even where
+    # c1 already stored the same ids; a conflicting repeat inside the file is still quarantined.
+    load(db, [write_jsonl(tmp_path / "c1.jsonl", *DEAL_EVENTS)], table="events")
+    c2 = [{**e, "company_id": "c2"} for e in DEAL_EVENTS]
+    report = load(db, [write_jsonl(tmp_path / "c2.jsonl", *c2, {**c2[0], "payload": {"stage": "lost"}})], table="events")
+    assert (report.files[0].rows_loaded, report.files[0].events_duplicate, report.files[0].events_quarantined) == (4, 0, 1)
+    assert query(db, "SELECT event_id, order_key FROM events WHERE company_id = 'c2' ORDER BY order_key") == [
+        ("e1", 1), ("e2", 2), ("e3", 3), ("e4", 4)]
+    assert query(db, "SELECT count(*) FROM events WHERE company_id = 'c1'") == [(4,)]

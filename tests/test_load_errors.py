@@ -173,3 +173,26 @@ def test_missing_event_column_is_refused(db, tmp_path):
 def test_a_message_names_the_file_for_every_refusal(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id", "c1")
     assert re.match(re.escape(str(path)), refused(db, path))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_line_numbers_hold_deep_in_a_file_read_in_parallel(db, tmp_path, fmt):
+    # Large enough for several row groups, read by more than one thread: the reject must still
+    # name the line (CSV, header = line 1) or the 1-based row (Parquet) where the bad value is.
+    n, bad = 300_000, 250_000
+    rows = {"company_id": ["c1"] * n, "deal_id": [f"d{i}" for i in range(n)], "amount": ["1.00"] * n}
+    rows["amount"][bad] = "abc"
+    if fmt == "csv":
+        path = write_csv(tmp_path / "deals.csv", "company_id,deal_id,amount",
+                         *(f"c1,d{i},{a}" for i, a in enumerate(rows["amount"])))
+        line = bad + 2
+    else:
+        path = tmp_path / "deals.parquet"
+        pq.write_table(pa.table(rows), path, row_group_size=50_000)
+        line = bad + 1
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected) == (n, 1)
+    from tests.conftest import query
+
+    assert query(db, "SELECT line, value FROM load_rejects") == [(line, "abc")]
+    assert query(db, "SELECT count(*) FROM deals") == [(n - 1,)]
