@@ -9,6 +9,8 @@ peak RSS is the child process's high-water mark.
 
 from __future__ import annotations
 
+import resource
+import statistics
 from pathlib import Path
 
 from benchmarks.harness import (
@@ -28,13 +30,22 @@ TARGET_PARQUET = 1.5
 TARGET_CSV = 1.5
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU of this process, every DuckDB thread included. On a shared machine wall
+    time swings with the neighbours' load while CPU time mostly does not: printed beside it."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def job_load(src_dir: str) -> Timing:
     """crm_lab's load of every file of the world into a fresh database (one load, one transaction)."""
     from crm_lab.load import load
 
     with tempdir("load-") as tmp:
+        cpu = _cpu_seconds()
         with Stopwatch() as sw:
             report = load(tmp / "crm.duckdb", [src_dir])
+        cpu = _cpu_seconds() - cpu
         size = (tmp / "crm.duckdb").stat().st_size
     events = next((f for f in report.files if f.table == "events"), None)
     return Timing(
@@ -46,6 +57,7 @@ def job_load(src_dir: str) -> Timing:
             "events_new": events.rows_loaded if events else 0,
             "events_quarantined": report.events_quarantined,
             "db_bytes": size,
+            "cpu_s": cpu,
         },
     )
 
@@ -56,6 +68,7 @@ def job_bare(files: list[str], reader: str) -> Timing:
     import duckdb
 
     with tempdir("bare-") as tmp:
+        cpu = _cpu_seconds()
         with Stopwatch() as sw:
             con = duckdb.connect(str(tmp / "bare.duckdb"))
             for f in files:
@@ -63,8 +76,15 @@ def job_bare(files: list[str], reader: str) -> Timing:
                 con.execute(f"CREATE TABLE {table} AS SELECT * FROM {reader}('{f}')")
             rows = sum(con.sql(f"SELECT count(*) FROM {Path(f).name.split('.', 1)[0]}").fetchall()[0][0] for f in files)
             con.close()
+        cpu = _cpu_seconds() - cpu
         size = (tmp / "bare.duckdb").stat().st_size
-    return Timing(sw.seconds, {"rows": rows, "db_bytes": size})
+    return Timing(sw.seconds, {"rows": rows, "db_bytes": size, "cpu_s": cpu})
+
+
+def _cpu_note(load, bare) -> str:
+    a = statistics.median(s.info["cpu_s"] for s in load.samples)
+    b = statistics.median(s.info["cpu_s"] for s in bare.samples)
+    return f"CPU seconds (medians): load {a:.2f}, baseline {b:.2f}, ratio {a / b:.2f}x (steadier than wall time on a shared machine)"
 
 
 def _check(name: str, info: dict, bare_rows: int) -> list[str]:
@@ -93,7 +113,7 @@ def main() -> list[Row]:
         ]
     )
     a, b = got["crm_lab load (parquet)"], got["bare CTAS read_parquet"]
-    rows.append(Row("load parquet / bare read_parquet", a, b, TARGET_PARQUET, notes=_check("parquet", a.info, b.info["rows"])))
+    rows.append(Row("load parquet / bare read_parquet", a, b, TARGET_PARQUET, notes=_check("parquet", a.info, b.info["rows"]) + [_cpu_note(a, b)]))
 
     print("CSV: crm_lab load vs bare CREATE TABLE AS read_csv", flush=True)
     got = compare(
@@ -103,7 +123,7 @@ def main() -> list[Row]:
         ]
     )
     a, b = got["crm_lab load (csv)"], got["bare CTAS read_csv"]
-    rows.append(Row("load csv / bare read_csv", a, b, TARGET_CSV, notes=_check("csv", a.info, b.info["rows"])))
+    rows.append(Row("load csv / bare read_csv", a, b, TARGET_CSV, notes=_check("csv", a.info, b.info["rows"]) + [_cpu_note(a, b)]))
 
     print()
     print_rows(rows)

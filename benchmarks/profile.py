@@ -6,12 +6,15 @@
 Uses the cached world (and, for replay, the databases prepared by ``bench_replay``; run the
 benchmark first). It runs once in a fresh process, with ``duckdb.connect`` wrapped so that each
 ``execute``/``sql``-then-fetch, ``commit`` and ``close`` (the checkpoint) is timed, and prints the
-statements by time. Not a benchmark: no baseline, no target; a diagnostic.
+statements by time, with the process's CPU seconds beside the wall seconds (on a shared machine
+the wall time of a statement swings with the neighbours' load; its CPU time mostly does not). Not a
+benchmark: no baseline, no target; a diagnostic.
 """
 
 from __future__ import annotations
 
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -19,14 +22,19 @@ from pathlib import Path
 from benchmarks import harness
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 class _Relation:
     def __init__(self, rel, label, log):
         self._rel, self._label, self._log = rel, label, log
 
     def _timed(self, name, *args, **kwargs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         out = getattr(self._rel, name)(*args, **kwargs)
-        self._log.append((time.perf_counter() - started, self._label))
+        self._log.append((time.perf_counter() - started, _cpu() - cpu, self._label))
         return out
 
     def fetchall(self):
@@ -44,18 +52,18 @@ class _Connection:
         self._con, self._log = con, log
 
     def execute(self, query, *args, **kwargs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         self._con.execute(query, *args, **kwargs)
-        self._log.append((time.perf_counter() - started, query))
+        self._log.append((time.perf_counter() - started, _cpu() - cpu, query))
         return self
 
     def sql(self, query, *args, **kwargs):
         return _Relation(self._con.sql(query, *args, **kwargs), query, self._log)
 
     def _timed(self, name):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         out = getattr(self._con, name)()
-        self._log.append((time.perf_counter() - started, f"<{name}>"))
+        self._log.append((time.perf_counter() - started, _cpu() - cpu, f"<{name}>"))
         return out
 
     def commit(self):
@@ -73,10 +81,10 @@ def _short(sql: str, width: int = 150) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _run(what: str, flag: bool) -> list[tuple[float, str]]:
+def _run(what: str, flag: bool) -> list[tuple[float, float, str]]:
     import duckdb
 
-    log: list[tuple[float, str]] = []
+    log: list[tuple[float, float, str]] = []
     original = duckdb.connect
 
     def connect(*args, **kwargs):
@@ -90,9 +98,9 @@ def _run(what: str, flag: bool) -> list[tuple[float, str]]:
             src = harness.world()
             src = harness.world_csv(src) if flag else src
             with harness.tempdir("profile-") as tmp:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), _cpu()
                 load(tmp / "crm.duckdb", [src])
-                log.append((time.perf_counter() - started, "<TOTAL load()>"))
+                log.append((time.perf_counter() - started, _cpu() - cpu, "<TOTAL load()>"))
         else:
             from crm_lab.replay import replay
 
@@ -102,9 +110,9 @@ def _run(what: str, flag: bool) -> list[tuple[float, str]]:
                 raise SystemExit(f"{db_src} is missing: run `python -m benchmarks replay` first at this scale")
             with harness.tempdir("profile-") as tmp:
                 db = harness.copy_db(db_src, tmp / "crm.duckdb")
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), _cpu()
                 replay(db, full=not flag)
-                log.append((time.perf_counter() - started, "<TOTAL replay()>"))
+                log.append((time.perf_counter() - started, _cpu() - cpu, "<TOTAL replay()>"))
     finally:
         duckdb.connect = original
     return log
@@ -117,19 +125,20 @@ def main(argv: list[str]) -> int:
     what = argv[0]
     flag = "--csv" in argv if what == "load" else "--incremental" in argv
     log, wall, (hwm, _) = harness.in_child(_run, what, flag)
-    total = next(s for s, q in log if q.startswith("<TOTAL"))
+    total, total_cpu = next((s, c) for s, c, q in log if q.startswith("<TOTAL"))
     print(f"{what}{' (csv)' if what == 'load' and flag else ''}{' (incremental)' if what == 'replay' and flag else ''}: "
-          f"{total:.2f} s, peak RSS {harness.fmt_bytes(hwm)}, {len(log) - 1} statements")
-    merged: dict[str, list[float]] = {}
-    for seconds, query in log:
+          f"{total:.2f} s ({total_cpu:.2f} s CPU), peak RSS {harness.fmt_bytes(hwm)}, {len(log) - 1} statements")
+    merged: dict[str, list[tuple[float, float]]] = {}
+    for seconds, cpu, query in log:
         if not query.startswith("<TOTAL"):
-            merged.setdefault(_short(query), []).append(seconds)
-    ranked = sorted(merged.items(), key=lambda kv: -sum(kv[1]))
-    accounted = sum(sum(v) for v in merged.values())
-    print(f"  statements account for {accounted:.2f} s ({accounted / total:.0%}); top 25:")
+            merged.setdefault(_short(query), []).append((seconds, cpu))
+    ranked = sorted(merged.items(), key=lambda kv: -sum(s for s, _ in kv[1]))
+    accounted = sum(s for v in merged.values() for s, _ in v)
+    print(f"  statements account for {accounted:.2f} s ({accounted / total:.0%}); top 25 (wall s, CPU s):")
     for query, times in ranked[:25]:
+        wall, cpu = sum(s for s, _ in times), sum(c for _, c in times)
         count = f" x{len(times)}" if len(times) > 1 else ""
-        print(f"  {sum(times):8.2f} s {sum(times) / total:5.1%}{count:>5}  {query}")
+        print(f"  {wall:8.2f} s {cpu:6.2f} cpu {wall / total:5.1%}{count:>5}  {query}")
     return 0
 
 
