@@ -187,7 +187,9 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
         report.rows_loaded = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
     con.execute("DROP TABLE _checked")
     report.rows_rejected = con.sql(
-        "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ?", params=[load_id, item.name]
+        # An importer may feed several tables from one export file: count this table's rejects only.
+        "SELECT count(DISTINCT line) FROM load_rejects WHERE load_id = ? AND file = ? AND table_name = ?",
+        params=[load_id, item.name, item.table],
     ).fetchall()[0][0]
     return report
 

@@ -102,10 +102,14 @@ def test_a_rejected_row_names_the_export_file_line_and_field(tmp_path):
     files["Account.csv"] = files["Account.csv"].replace("retail,120,", "retail,many,")
     folder = write_export(tmp_path / "northwind", files)
     db = tmp_path / "crm.duckdb"
-    import_export(db, folder, fmt="salesforce")
+    report = import_export(db, folder, fmt="salesforce")
     assert fetch(db, "SELECT file, table_name, line, column_name, value, reason FROM load_rejects") == [
         (str(folder / "Account.csv"), "accounts", 2, "NumberOfEmployees", "many", "not a whole number")
     ]
+    # Account.csv also feeds events: the rejected line counts once, under accounts.
+    by_table = {(f.file, f.table): f.rows_rejected for f in report.files if f.file == str(folder / "Account.csv")}
+    assert by_table == {(str(folder / "Account.csv"), "accounts"): 1, (str(folder / "Account.csv"), "events"): 0}
+    assert report.rows_rejected == 1
 
 
 def test_the_company_is_the_folder_name_unless_given(tmp_path):
