@@ -1,14 +1,22 @@
 -- Fold valid account events into versions: patches only. Same rules as deal_history.sql.
 WITH account_events AS (
-    SELECT * FROM _replay_valid WHERE aggregate_type = 'account'
+    -- Which fields each event sets, as flags: the fold's sort then carries no list column.
+    SELECT * EXCLUDE (payload_keys),
+        list_contains(payload_keys, 'employees') AS has_employees,
+        list_contains(payload_keys, 'industry') AS has_industry,
+        list_contains(payload_keys, 'name') AS has_name,
+        list_contains(payload_keys, 'owner_rep_id') AS has_owner_rep_id,
+        list_contains(payload_keys, 'potential') AS has_potential,
+        list_contains(payload_keys, 'territory_id') AS has_territory_id
+    FROM _replay_valid WHERE aggregate_type = 'account'
 ), folded AS (
     SELECT company_id, aggregate_id AS account_id, order_key, occurred_at, event_id, event_type,
-        arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
-        arg_max_null(industry, CASE WHEN list_contains(payload_keys, 'industry') THEN order_key END) OVER fold AS industry,
-        arg_max_null(employees, CASE WHEN list_contains(payload_keys, 'employees') THEN order_key END) OVER fold AS employees,
-        arg_max_null(potential, CASE WHEN list_contains(payload_keys, 'potential') THEN order_key END) OVER fold AS potential,
-        arg_max_null(territory_id, CASE WHEN list_contains(payload_keys, 'territory_id') THEN order_key END) OVER fold AS territory_id,
-        arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
+        arg_max_null(name, CASE WHEN has_name THEN order_key END) OVER fold AS name,
+        arg_max_null(industry, CASE WHEN has_industry THEN order_key END) OVER fold AS industry,
+        arg_max_null(employees, CASE WHEN has_employees THEN order_key END) OVER fold AS employees,
+        arg_max_null(potential, CASE WHEN has_potential THEN order_key END) OVER fold AS potential,
+        arg_max_null(territory_id, CASE WHEN has_territory_id THEN order_key END) OVER fold AS territory_id,
+        arg_max_null(owner_rep_id, CASE WHEN has_owner_rep_id THEN order_key END) OVER fold AS owner_rep_id,
         first_value(occurred_at) OVER fold AS created_at,
         lead(occurred_at) OVER fold AS next_event_at,
         -- The version is the instant's rank. Ordering the fold by (occurred_at, order_key), the same

@@ -3,22 +3,31 @@
 -- null (a clear); arg_max and last_value(... IGNORE NULLS) would skip it and bring the old value
 -- back. The key is NULL for events that do not set the field, so they are passed over.
 WITH deal_events AS (
-    SELECT *, event_type IN ('created', 'won', 'lost', 'reopened') AS sets_lifecycle
+    -- Which fields each event sets, as flags: the fold's sort then carries no list column.
+    SELECT * EXCLUDE (payload_keys), event_type IN ('created', 'won', 'lost', 'reopened') AS sets_lifecycle,
+        list_contains(payload_keys, 'account_id') AS has_account_id,
+        list_contains(payload_keys, 'amount') AS has_amount,
+        list_contains(payload_keys, 'currency') AS has_currency,
+        list_contains(payload_keys, 'expected_close_date') AS has_expected_close_date,
+        list_contains(payload_keys, 'lost_reason') AS has_lost_reason,
+        list_contains(payload_keys, 'name') AS has_name,
+        list_contains(payload_keys, 'owner_rep_id') AS has_owner_rep_id,
+        list_contains(payload_keys, 'stage') AS has_stage
     FROM _replay_valid
     WHERE aggregate_type = 'deal'
 ), folded AS (
     SELECT company_id, aggregate_id AS deal_id, order_key, occurred_at, event_id, event_type,
-        arg_max_null(account_id, CASE WHEN list_contains(payload_keys, 'account_id') THEN order_key END) OVER fold AS account_id,
-        arg_max_null(owner_rep_id, CASE WHEN list_contains(payload_keys, 'owner_rep_id') THEN order_key END) OVER fold AS owner_rep_id,
-        arg_max_null(name, CASE WHEN list_contains(payload_keys, 'name') THEN order_key END) OVER fold AS name,
+        arg_max_null(account_id, CASE WHEN has_account_id THEN order_key END) OVER fold AS account_id,
+        arg_max_null(owner_rep_id, CASE WHEN has_owner_rep_id THEN order_key END) OVER fold AS owner_rep_id,
+        arg_max_null(name, CASE WHEN has_name THEN order_key END) OVER fold AS name,
         arg_max_null(
             CASE event_type WHEN 'won' THEN 'closed_won' WHEN 'lost' THEN 'closed_lost' ELSE stage END,
-            CASE WHEN event_type IN ('won', 'lost') OR list_contains(payload_keys, 'stage') THEN order_key END
+            CASE WHEN event_type IN ('won', 'lost') OR has_stage THEN order_key END
         ) OVER fold AS stage,
-        arg_max_null(amount, CASE WHEN list_contains(payload_keys, 'amount') THEN order_key END) OVER fold AS amount,
-        arg_max_null(currency, CASE WHEN list_contains(payload_keys, 'currency') THEN order_key END) OVER fold AS currency,
-        arg_max_null(expected_close_date, CASE WHEN list_contains(payload_keys, 'expected_close_date') THEN order_key END) OVER fold AS expected_close_date,
-        arg_max_null(lost_reason, CASE WHEN list_contains(payload_keys, 'lost_reason') THEN order_key END) OVER fold AS lost_reason,
+        arg_max_null(amount, CASE WHEN has_amount THEN order_key END) OVER fold AS amount,
+        arg_max_null(currency, CASE WHEN has_currency THEN order_key END) OVER fold AS currency,
+        arg_max_null(expected_close_date, CASE WHEN has_expected_close_date THEN order_key END) OVER fold AS expected_close_date,
+        arg_max_null(lost_reason, CASE WHEN has_lost_reason THEN order_key END) OVER fold AS lost_reason,
         arg_max_null(event_type IN ('won', 'lost'), CASE WHEN sets_lifecycle THEN order_key END) OVER fold AS is_closed,
         arg_max_null(CASE event_type WHEN 'won' THEN true WHEN 'lost' THEN false END,
                      CASE WHEN sets_lifecycle THEN order_key END) OVER fold AS is_won,
