@@ -95,6 +95,7 @@ def load(
     strict: bool = False,
     lock_timeout: float | None = None,
     inputs: list[InputFile] | None = None,
+    settings_files: tuple[str | os.PathLike, ...] = (),
 ) -> LoadReport:
     """Load export files (CSV, Parquet, JSON Lines) into the workbench database.
 
@@ -114,6 +115,9 @@ def load(
     inputs : list of InputFile, optional
         Rows an importer has already converted to the contract (``crm_lab.importers``), in load
         order, instead of ``paths``; rejects name their original export file, line and field.
+    settings_files : paths, optional
+        Files that shaped ``inputs`` (an importer's mapping and exchange rates): part of the
+        fingerprint, so the same export read another way is another input.
 
     Returns
     -------
@@ -130,7 +134,7 @@ def load(
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
     inputs, skipped = (list(inputs), []) if inputs is not None else resolve_inputs(list(paths), table)
-    digest = fingerprint(inputs)
+    digest = fingerprint(inputs, settings_files)
     with transaction(db_path, lock_timeout=lock_timeout) as con:
         ensure_schema(con)
         load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]

@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,12 +96,13 @@ def _checked(path: Path, table: str) -> InputFile:
     return InputFile(path, table, fmt)
 
 
-def fingerprint(inputs: list[InputFile]) -> str:
-    """sha256 over each file's table, name and bytes, in load order."""
+def fingerprint(inputs: list[InputFile], settings_files: Sequence[str | os.PathLike] = ()) -> str:
+    """sha256 over each file's table, name and bytes, in load order, then over the settings files
+    (an importer's mapping and rates) that turned a foreign export into these inputs."""
     digest = hashlib.sha256()
-    for item in inputs:
-        digest.update(f"{item.table}\0{item.path.name}\0".encode())
-        with item.path.open("rb") as handle:
+    for table, path in [(item.table, item.path) for item in inputs] + [("settings", Path(p)) for p in settings_files]:
+        digest.update(f"{table}\0{path.name}\0".encode())
+        with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()

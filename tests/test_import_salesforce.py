@@ -130,7 +130,10 @@ def test_rates_convert_each_amount_at_the_rate_of_its_close_date(tmp_path):
     rates.write_text("currency,rate,valid_from,valid_to\nUSD,1,,\nEUR,1.10,2024-01-01,2024-12-31\n")
     folder = write_export(tmp_path / "northwind", files)
     db = tmp_path / "crm.duckdb"
-    import_export(db, folder, fmt="salesforce", rates=rates)
+    report = import_export(db, folder, fmt="salesforce", rates=rates)
+    # The rates shaped the rows: the same export read at other rates is another input.
+    rates.write_text("currency,rate,valid_from,valid_to\nUSD,1,,\nEUR,1.20,2024-01-01,2024-12-31\n")
+    assert import_export(tmp_path / "other.duckdb", folder, fmt="salesforce", rates=rates).fingerprint != report.fingerprint
     assert fetch(db, "SELECT deal_id, amount, currency FROM deals ORDER BY 1") == [
         ("006A", Decimal("1200.00"), "USD"),
         ("006B", Decimal("550.00"), "USD"),

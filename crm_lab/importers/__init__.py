@@ -103,4 +103,5 @@ def import_export(
         inputs = as_inputs(con, rows)
     finally:
         con.close()
-    return load(db_path, inputs=inputs, strict=strict, lock_timeout=lock_timeout)
+    settings_files = tuple(Path(p) for p in (mapping, rates) if p is not None)
+    return load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
