@@ -110,7 +110,7 @@ def _lab(args: argparse.Namespace) -> int:
 
     from crm_lab.serve import serve_lab
 
-    return serve_lab(Path(args.notebook_dir), port=args.port, open_browser=not args.no_browser)
+    return serve_lab(args.db, Path(args.notebook_dir), port=args.port, open_browser=not args.no_browser)
 
 
 def build_parser() -> argparse.ArgumentParser:

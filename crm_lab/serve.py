@@ -121,9 +121,9 @@ def dashboard_parameters(db_path: str | os.PathLike | None, company: str | None,
     return parameters
 
 
-def run_server(command: list[str], *, cwd: Path | None = None) -> int:
+def run_server(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
     """Run a server in the foreground until it exits or the user presses Ctrl-C."""
-    server = subprocess.Popen(command, env=offline_environment(), cwd=cwd)
+    server = subprocess.Popen(command, env=env or offline_environment(), cwd=cwd)
     try:
         return server.wait()
     except KeyboardInterrupt:
@@ -140,7 +140,24 @@ def serve_dashboard(db_path: str | os.PathLike | None, *, company: str | None = 
         return run_server(dashboard_command(served, port=port, open_browser=open_browser), cwd=Path(scratch))
 
 
-def serve_lab(notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT, open_browser: bool = True) -> int:
+def lab_environment(db_path: str | os.PathLike | None) -> dict[str, str]:
+    """The offline environment, plus the database that notebooks given no ``db_path`` read
+    (``crm_lab.workbench.default_database``) when ``db_path`` exists; else they use the sample."""
+    from crm_lab.workbench import DATABASE_VARIABLE
+
+    env = offline_environment()
+    env.pop(DATABASE_VARIABLE, None)
+    if db_path is not None and Path(db_path).exists():
+        env[DATABASE_VARIABLE] = str(Path(db_path).resolve())
+    return env
+
+
+def serve_lab(db_path: str | os.PathLike | None = None, notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT,
+              open_browser: bool = True) -> int:
     if not notebook_dir.is_dir():
         raise InvalidArgument(f"notebook folder {notebook_dir} does not exist")
-    return run_server(lab_command(notebook_dir, port=port, open_browser=open_browser))
+    from crm_lab.workbench import DATABASE_VARIABLE
+
+    env = lab_environment(db_path)
+    print(f"crm-lab lab: notebooks given no db_path read {env.get(DATABASE_VARIABLE, 'the bundled sample')}", flush=True)
+    return run_server(lab_command(notebook_dir, port=port, open_browser=open_browser), env=env)

@@ -21,6 +21,8 @@ from crm_lab.tenancy import open_connection, set_parameters
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 SAMPLE_CACHE = REPO_ROOT / "data" / "generated"
+# Set by `crm-lab lab --db PATH` for the kernels it starts: notebooks given no db_path read PATH.
+DATABASE_VARIABLE = "CRM_LAB_DB"
 
 
 def sample_database() -> Path:
@@ -36,6 +38,13 @@ def sample_database() -> Path:
             replay(building)
             os.replace(building, target)
     return target
+
+
+def default_database() -> Path:
+    """Where a notebook given no ``db_path`` reads: ``$CRM_LAB_DB`` when set (``crm-lab lab``
+    sets it from ``--db``), else the bundled sample."""
+    chosen = os.environ.get(DATABASE_VARIABLE)
+    return Path(chosen) if chosen else sample_database()
 
 
 @dataclass
@@ -132,8 +141,8 @@ class Workbench:
 
 
 def open_workbench(db_path: str | os.PathLike | None = None, company: str | None = None) -> Workbench:
-    """A read-only workbench: ``db_path``, or the bundled sample when it is None."""
-    return Workbench(Path(db_path) if db_path else sample_database(), company)
+    """A read-only workbench: ``db_path``, or :func:`default_database` when it is None."""
+    return Workbench(Path(db_path) if db_path else default_database(), company)
 
 
 def enable_sql_magic(workbench: Workbench) -> None:

@@ -18,6 +18,7 @@ from crm_lab.serve import (
     dashboard_command,
     dashboard_parameters,
     lab_command,
+    lab_environment,
     offline_environment,
     parameterized_copy,
     parse_assignments,
@@ -102,3 +103,16 @@ def test_the_cli_refuses_a_missing_database_before_starting_anything(tmp_path):
     done = subprocess.run([sys.executable, "-m", "crm_lab", "lab", "--notebook-dir", str(tmp_path / "no-such"),
                            "--no-browser"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "notebook folder" in done.stderr and "does not exist" in done.stderr
+
+
+def test_lab_points_notebooks_without_a_db_path_at_its_database(tmp_path, monkeypatch):
+    from crm_lab.workbench import default_database, sample_database
+
+    monkeypatch.setenv("CRM_LAB_DB", "/somewhere/else.duckdb")
+    assert "CRM_LAB_DB" not in lab_environment(tmp_path / "missing.duckdb")  # then the sample
+    (tmp_path / "crm.duckdb").touch()
+    monkeypatch.chdir(tmp_path)
+    assert lab_environment("crm.duckdb")["CRM_LAB_DB"] == str(tmp_path / "crm.duckdb")
+    assert default_database() == Path("/somewhere/else.duckdb")
+    monkeypatch.delenv("CRM_LAB_DB")
+    assert default_database() == sample_database()

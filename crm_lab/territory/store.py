@@ -64,12 +64,12 @@ def read_territory_data(
 def company_inputs(
     db_path: str | os.PathLike | None = None, company: str | None = None, *, roles: Sequence[str] | None = DEFAULT_ROLES
 ) -> TerritoryData:
-    """What a notebook starts from: a company's inputs from ``db_path`` (None: the bundled
-    sample, see :func:`crm_lab.workbench.sample_database`), the first company when None."""
+    """What a notebook starts from: a company's inputs from ``db_path`` (None: see
+    :func:`crm_lab.workbench.default_database`), the first company when None."""
     if db_path is None:
-        from crm_lab.workbench import sample_database
+        from crm_lab.workbench import default_database
 
-        db_path = sample_database()
+        db_path = default_database()
     with reading(db_path) as con:
         if company is None:
             first = con.sql("SELECT min(company_id) FROM accounts").fetchall()[0][0]
