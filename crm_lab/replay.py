@@ -229,9 +229,15 @@ def _refresh_snapshots(con: duckdb.DuckDBPyConnection, mode: str, period: str) -
         con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
     else:
         touched = "SELECT company_id, aggregate_id AS deal_id FROM _replay_scope WHERE aggregate_type = 'deal'"
-        con.execute(
-            "DELETE FROM pipeline_snapshots WHERE (company_id, period_end) NOT IN (SELECT (company_id, period_end) FROM _replay_all_ends)"
+        # Snapshot rows exist only at the period ends the last replay recorded: when none of those
+        # is gone, there is nothing to delete and no need to scan the table for it.
+        vanished = _value(
+            con, "SELECT count(*) FROM pipeline_period_ends ANTI JOIN _replay_all_ends USING (company_id, period, period_end)"
         )
+        if vanished:
+            con.execute(
+                "DELETE FROM pipeline_snapshots WHERE (company_id, period_end) NOT IN (SELECT (company_id, period_end) FROM _replay_all_ends)"
+            )
         # Rebuilt deals at every period end (mostly as they were: merged, see _merge).
         con.execute("CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS SELECT * FROM _replay_all_ends")
         con.execute(
@@ -250,11 +256,12 @@ def _refresh_snapshots(con: duckdb.DuckDBPyConnection, mode: str, period: str) -
             "CREATE OR REPLACE TEMP TABLE _replay_snapshot_ends AS "
             "SELECT * FROM _replay_all_ends a ANTI JOIN pipeline_period_ends p USING (company_id, period, period_end)"
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS "
-            f"SELECT h.* FROM deal_history h ANTI JOIN ({touched}) t USING (company_id, deal_id)"
-        )
-        con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
+        if _value(con, "SELECT count(*) FROM _replay_snapshot_ends"):
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW _replay_snapshot_deals AS "
+                f"SELECT h.* FROM deal_history h ANTI JOIN ({touched}) t USING (company_id, deal_id)"
+            )
+            con.execute(f"INSERT INTO pipeline_snapshots {replay_sql('pipeline_snapshots')}")
     con.execute("DELETE FROM pipeline_period_ends")
     con.execute("INSERT INTO pipeline_period_ends SELECT * FROM _replay_all_ends")
     con.execute("DROP VIEW IF EXISTS _replay_snapshot_deals")
