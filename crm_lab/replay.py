@@ -23,7 +23,8 @@ from crm_lab.errors import InvalidArgument
 from crm_lab.schema import ensure_schema, schema_sql
 
 # Bump when the fold's output changes for the same events: the next replay then rebuilds all.
-REPLAY_VERSION = 1
+# 2: snapshot ages and days in stage from epoch arithmetic (last digit differed from version 1).
+REPLAY_VERSION = 2
 PERIOD_STEPS = {"week": "7 days", "month": "1 month", "quarter": "3 months"}
 HISTORIES = {"deal": "deal_history", "lead": "lead_history", "account": "account_history"}
 AGGREGATE_KEY = "company_id, aggregate_type, aggregate_id"

@@ -14,7 +14,7 @@ import duckdb
 import polars as pl
 
 from crm_lab.load import load
-from crm_lab.replay import replay
+from crm_lab.replay import REPLAY_VERSION, replay
 from crm_lab.sources import fingerprint, resolve_inputs
 from crm_lab.tenancy import open_connection, set_parameters
 
@@ -27,9 +27,10 @@ DATABASE_VARIABLE = "CRM_LAB_DB"
 
 def sample_database() -> Path:
     """The bundled sample (data/sample) loaded and replayed, cached by the sample's fingerprint
-    so notebooks and tests start in about a second."""
+    and the fold's version so notebooks and tests start in about a second."""
     inputs, _ = resolve_inputs([SAMPLE_DIR])
-    target = SAMPLE_CACHE / f"sample-{fingerprint(inputs)[:12]}.duckdb"
+    # Keyed by the fold's version too: a sample replayed by older fold logic is not reused.
+    target = SAMPLE_CACHE / f"sample-{fingerprint(inputs)[:12]}-r{REPLAY_VERSION}.duckdb"
     if not target.exists():
         SAMPLE_CACHE.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=SAMPLE_CACHE) as scratch:

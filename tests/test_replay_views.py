@@ -122,10 +122,10 @@ def test_a_new_fold_version_triggers_a_full_rebuild(replayed, monkeypatch):
     assert replay(replayed).mode == "incremental"
     monkeypatch.setattr(replay_module, "REPLAY_VERSION", replay_module.REPLAY_VERSION + 1)
     rebuilt = replay(replayed)
-    assert (rebuilt.mode, rebuilt.reason) == ("full", f"fold logic changed (version {replay_module.REPLAY_VERSION - 1} "
-                                                      f"-> {replay_module.REPLAY_VERSION})")
+    before = replay_module.REPLAY_VERSION - 1
+    assert (rebuilt.mode, rebuilt.reason) == ("full", f"fold logic changed (version {before} -> {before + 1})")
     assert query(replayed, "SELECT replay_id, mode, replay_version FROM replay_runs ORDER BY 1") == [
-        (1, "full", 1), (2, "incremental", 1), (3, "full", 2)]
+        (1, "full", before), (2, "incremental", before), (3, "full", before + 1)]
 
 
 def test_an_incremental_replay_touches_only_aggregates_with_new_events(replayed, tmp_path):
