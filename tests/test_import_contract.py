@@ -7,8 +7,8 @@ imported back, replays to the same history, on every field the shape can carry.
   change none of the compared fields are merged with the one before (Salesforce writes a
   history row only when a tracked field changes).
 - The forecast of the Salesforce import equals the native one (but for quotas, which User does
-  not carry); its lead sweep sweeps the same
-  leads with the same outcomes (activities, hence engagement counts, are not imported).
+  not carry); its lead sweep sweeps the same leads with the same outcomes (the scores differ:
+  activities, hence engagement counts, are not imported).
 - HubSpot deals export (current state, no history): for every deal not deleted, the replayed
   current state equals the native one on account, owner, name, stage, amount, currency, lost
   reason, is_closed, is_won, closed_at (the close date) and created_at (the create date), and
