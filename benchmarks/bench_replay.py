@@ -141,12 +141,17 @@ def _prepare(world_dir: str, out_dir: str) -> dict:
 
 
 def prepare() -> tuple[Path, dict]:
+    from crm_lab.replay import REPLAY_VERSION
+
     out = OUT / world_key(bench_events(), bench_seed()) / "replay"
     marker = out / "meta.json"
-    if not marker.exists():
+    # The incremental database was replayed by the fold of its day: under another fold version
+    # the "incremental" replay would rebuild everything, so prepare it again.
+    if not marker.exists() or json.loads(marker.read_text()).get("replay_version") != REPLAY_VERSION:
         src = world()
-        print(f"  preparing the replay inputs -> {out}", flush=True)
+        print(f"  preparing the replay inputs (fold version {REPLAY_VERSION}) -> {out}", flush=True)
         meta, wall, _ = in_child(_prepare, str(src), str(out))
+        meta["replay_version"] = REPLAY_VERSION
         marker.write_text(json.dumps(meta, indent=2) + "\n")
         print(f"  prepared in {wall:.0f} s", flush=True)
     return out, json.loads(marker.read_text())
