@@ -98,6 +98,18 @@ def test_a_currency_without_a_rate_names_the_line_and_the_date(tmp_path):
     )
 
 
+@pytest.mark.parametrize("rates, message", [
+    ("currency,rate\nUSD,1\nEUR,-1.1\n", "rates.csv line 3, field rate: '-1.1' is not a positive number"),
+    ("currency,rate\nUSD,1\nEUR,about 1.1\n", "rates.csv line 3, field rate: 'about 1.1' is not a positive number"),
+    ("currency,rate\nUSD,1\nEUR,\n", "rates.csv line 3, field rate: required value is missing"),
+    ("currency,rate,valid_from\nUSD,1,\nEUR,1.1,March\n", "rates.csv line 3, field valid_from: 'March' is not a date (YYYY-MM-DD)"),
+    ("currency\nUSD\n", "rates.csv line 1: missing required field rate for a rates file"),
+])
+def test_a_bad_rates_file_is_named_by_line_and_field(tmp_path, rates, message):
+    files = dict(SALESFORCE, **{"rates.csv": rates})
+    assert refused(tmp_path, files, rates="rates.csv") == message
+
+
 def test_a_rates_file_needs_its_corporate_currency(tmp_path):
     files = dict(SALESFORCE, **{"rates.csv": "currency,rate\nEUR,1.1\n"})
     assert refused(tmp_path, files, rates="rates.csv") == "rates.csv: list the corporate currency once with rate 1 (e.g. USD,1); found none"

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.errors import LoadError
-from crm_lab.importers.exports import ExportTable, read_export
+from crm_lab.importers.exports import ExportTable, read_export, refuse_first, require_values
 from crm_lab.typing_checks import quote_literal
 
 RATES_TABLE = "_import_rates"
@@ -40,20 +40,10 @@ class Money:
 def read_rates(con: duckdb.DuckDBPyConnection, path: Path) -> Rates:
     raw = read_export(con, path, "_import_rates_raw", ("currency", "rate"), "a rates file")
     currency, rate = raw.column("currency"), raw.column("rate")
-    bad = con.sql(
-        f"SELECT _line, {rate} FROM {raw.table} WHERE TRY_CAST({rate} AS DECIMAL(18, 8)) IS NULL "
-        f"OR TRY_CAST({rate} AS DECIMAL(18, 8)) <= 0 ORDER BY _line LIMIT 1"
-    ).fetchall()
-    if bad:
-        raise LoadError(f"{path} line {bad[0][0]}, field rate: {bad[0][1]!r} is not a positive number")
+    require_values(con, raw, ("currency", "rate"))
+    refuse_first(con, raw, "rate", f"coalesce(TRY_CAST({rate} AS DECIMAL(18, 8)) <= 0, true)", "is not a positive number")
     for field in ("valid_from", "valid_to"):
-        column = raw.column(field)
-        bad = con.sql(
-            f"SELECT _line, {column} FROM {raw.table} WHERE {column} IS NOT NULL AND TRY_CAST({column} AS DATE) IS NULL "
-            "ORDER BY _line LIMIT 1"
-        ).fetchall()
-        if bad:
-            raise LoadError(f"{path} line {bad[0][0]}, field {field}: {bad[0][1]!r} is not a date (YYYY-MM-DD)")
+        refuse_first(con, raw, field, f"TRY_CAST({raw.column(field)} AS DATE) IS NULL", "is not a date (YYYY-MM-DD)")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {RATES_TABLE} AS
             SELECT _line, upper(trim({currency})) AS currency, CAST({rate} AS DECIMAL(18, 8)) AS rate,
@@ -70,12 +60,7 @@ def read_rates(con: duckdb.DuckDBPyConnection, path: Path) -> Rates:
 def check_amounts(con: duckdb.DuckDBPyConnection, money: Money) -> None:
     """Every amount present is a number."""
     amount = money.export.column(money.amount_field)
-    bad = con.sql(
-        f"SELECT _line, {amount} FROM {money.export.table} WHERE {amount} IS NOT NULL "
-        f"AND TRY_CAST(trim({amount}) AS DECIMAL(38, 10)) IS NULL ORDER BY _line LIMIT 1"
-    ).fetchall()
-    if bad:
-        raise LoadError(f"{money.export.path} line {bad[0][0]}, field {money.amount_field}: {bad[0][1]!r} is not a number")
+    refuse_first(con, money.export, money.amount_field, f"TRY_CAST(trim({amount}) AS DECIMAL(38, 10)) IS NULL", "is not a number")
 
 
 def home_currency(con: duckdb.DuckDBPyConnection, sources: list[Money], rates: Rates | None, default: str | None) -> str | None:

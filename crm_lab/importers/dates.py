@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from crm_lab.errors import LoadError
-from crm_lab.importers.exports import ExportTable
+from crm_lab.importers.exports import ExportTable, refuse_first
 from crm_lab.typing_checks import quote_literal
 
 ISO = "ISO 8601"
@@ -36,12 +36,7 @@ def time_sql(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, de
     target = "DATE" if date else "TIMESTAMPTZ"
     if declared is not None:
         converted = f"CAST(try_strptime(trim({column}), {quote_literal(declared)}) AS {target})"
-        bad = con.sql(
-            f"SELECT _line, {column} FROM {export.table} WHERE {column} IS NOT NULL AND {converted} IS NULL ORDER BY _line LIMIT 1"
-        ).fetchall()
-        if bad:
-            line, value = bad[0]
-            raise LoadError(f"{export.path} line {line}, field {field}: {value!r} does not match the declared format {declared!r}")
+        refuse_first(con, export, field, f"{converted} IS NULL", f"does not match the declared format {declared!r}")
         return converted
     shape = "CASE " + " ".join(
         f"WHEN regexp_full_match(trim({column}), {quote_literal(pattern)}) THEN {quote_literal(name)}" for name, pattern in SHAPES
@@ -63,10 +58,5 @@ def time_sql(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, de
             else "; fix the value or declare the column's format in the mapping file (dates:)"
         )
         raise LoadError(f"{export.path} line {first_line}, field {field}: {several}: {listed}{fix}")
-    bad = con.sql(
-        f"SELECT _line, {column} FROM {export.table} WHERE {column} IS NOT NULL AND {converted} IS NULL ORDER BY _line LIMIT 1"
-    ).fetchall()
-    if bad:
-        line, value = bad[0]
-        raise LoadError(f"{export.path} line {line}, field {field}: {value!r} is not a valid {'date' if date else 'date or time'}")
+    refuse_first(con, export, field, f"{converted} IS NULL", f"is not a valid {'date' if date else 'date or time'}")
     return converted

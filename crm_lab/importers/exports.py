@@ -61,3 +61,15 @@ def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: 
         if empty[1]:
             more = f" (and {empty[1] - 1} more row(s))" if empty[1] > 1 else ""
             raise LoadError(f"{export.path} line {empty[0]}, field {field}: required value is missing{more}")
+
+
+def refuse_first(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, bad_when: str, problem: str) -> None:
+    """Fail the import at the first line whose ``field`` has a value for which the SQL condition
+    ``bad_when`` holds, naming file, line, field and value (``problem`` says what is wrong)."""
+    column = export.column(field)
+    bad = con.sql(
+        f"SELECT _line, {column} FROM {export.table} WHERE {column} IS NOT NULL AND ({bad_when}) ORDER BY _line LIMIT 1"
+    ).fetchall()
+    if bad:
+        line, value = bad[0]
+        raise LoadError(f"{export.path} line {line}, field {field}: {value!r} {problem}")
