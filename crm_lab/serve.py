@@ -30,7 +30,6 @@ DASHBOARD_PORT = 8866
 # Third-party code that calls home unless told not to (jupysql's telemetry and version check).
 OFFLINE_ENVIRONMENT = {"PLOOMBER_STATS_ENABLED": "false", "PLOOMBER_VERSION_CHECK_DISABLED": "1"}
 
-
 # Our Voilà template (crm_lab/jupyter/voila/templates/crm_lab), found through JUPYTER_PATH.
 JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
 VOILA_TEMPLATE = "crm_lab"

@@ -149,8 +149,9 @@ def open_workbench(db_path: str | os.PathLike | None = None, company: str | None
 def enable_sql_magic(workbench: Workbench) -> None:
     """Load jupysql on the workbench's native DuckDB connection, returning polars, with its
     telemetry and version check switched off (they would call out to the network)."""
-    os.environ["PLOOMBER_STATS_ENABLED"] = "false"
-    os.environ["PLOOMBER_VERSION_CHECK_DISABLED"] = "1"
+    from crm_lab.serve import OFFLINE_ENVIRONMENT
+
+    os.environ.update(OFFLINE_ENVIRONMENT)
     from IPython import get_ipython
 
     shell = get_ipython()
