@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
+import polars as pl
 
 from crm_lab.forecast.charts import fan_chart
 from crm_lab.forecast.inputs import ForecastInputs
 from crm_lab.forecast.run import check_target, scenario_samples
 from crm_lab.forecast.scenarios import Scenario
-from crm_lab.widgets.panel import Memo, Panel, figure_png, percent, whole_units
+from crm_lab.widgets.panel import Memo, Panel, figure_png, frame_html, percent, whole_units
 
 KNOBS = ("win_rate", "deal_size", "slip_days", "new_pipeline")
 
@@ -111,19 +112,16 @@ class ForecastPanel(Panel):
             baseline, scenario = self.outcomes()
             target = self.target
             self.headline.value = f'<p class="crm-lab-p50"><b>{p50_text(scenario.p50)}</b></p>'
-            rows = [("baseline", baseline), ("scenario", scenario)]
-            chance = "" if target is None else f"<th>P(≥ {whole_units(target)})</th>"
-            body = "".join(
-                f"<tr><td>{name}</td>"
-                + "".join(f"<td>{whole_units(v)}</td>" for v in (o.mean, o.p10, o.p50, o.p90))
-                + ("" if o.p_target is None else f"<td>{percent(o.p_target)}</td>")
-                + "</tr>"
-                for name, o in rows
-            )
-            self.table.value = (
-                '<table class="crm-lab-table"><thead><tr><th></th><th>mean</th><th>P10</th><th>P50</th><th>P90</th>'
-                f"{chance}</tr></thead><tbody>{body}</tbody></table>"
-            )
+            columns = {"": ["baseline", "scenario"]}
+            formats = {}
+            for name, field in (("mean", "mean"), ("P10", "p10"), ("P50", "p50"), ("P90", "p90")):
+                columns[name] = [getattr(baseline, field), getattr(scenario, field)]
+                formats[name] = whole_units
+            if target is not None:
+                chance = f"P(≥ {whole_units(target)})"
+                columns[chance] = [baseline.p_target, scenario.p_target]
+                formats[chance] = percent
+            self.table.value = frame_html(pl.DataFrame(columns), formats)
             window = self.case.window
             self.chart.value = figure_png(fan_chart(self.samples(self.scenario), window, target=target,
                                                     title=f"{self.case.company_id}: cumulative bookings in {window.label}"))
