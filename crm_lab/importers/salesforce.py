@@ -181,6 +181,16 @@ def _value_at_creation(fields_table: str, record_id: str, native: str, current: 
     return f"CASE WHEN EXISTS (SELECT 1 {rows}) THEN (SELECT arg_min_null(OldValue, (_at, _line)) {rows}) ELSE {current} END"
 
 
+def _add_deletions(con, aggregate: str, records: str, sobject: str, file: str) -> None:
+    """A ``deleted`` event for each record flagged IsDeleted, at its last modification (never
+    before its creation)."""
+    add_changes(
+        con, aggregate, f"{records} r", {"_deleted": "'true'"}, where="r._deleted",
+        aggregate_id=f"r.{aggregate}_id", occurred_at="greatest(r._modified, r.created_at)", rank="9", actor_id="NULL",
+        event_id=f"'sf-{sobject}-' || r.{aggregate}_id || ':deleted'", _file=file, _line="r._line",
+    )  # fmt: skip
+
+
 def _deals(con, opp, history, field_history, user, account, home, rates, mapping: Mapping, t) -> NativeRows:
     amount = currency.amount_sql(currency.Money(opp, "Amount", "CurrencyIsoCode", "_close_date"), rates)
     stage = "(SELECT native FROM _sf_stage_map WHERE name = _stage_name)"
@@ -253,11 +263,7 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
             aggregate_id="d.deal_id", occurred_at=last_change, rank="3", actor_id="d.owner_rep_id",
             event_id="'sf-Opportunity-' || d.deal_id || ':lost_reason'", _file=opp_file, _line="d._line",
         )  # fmt: skip
-    add_changes(
-        con, "deal", "_sf_deals_all d", {"_deleted": "'true'"}, where="d._deleted",
-        aggregate_id="d.deal_id", occurred_at="greatest(d._modified, d.created_at)", rank="9", actor_id="NULL",
-        event_id="'sf-Opportunity-' || d.deal_id || ':deleted'", _file=opp_file, _line="d._line",
-    )  # fmt: skip
+    _add_deletions(con, "deal", "_sf_deals_all", "Opportunity", opp_file)
     last_close = f"(SELECT max(occurred_at) FROM {changes_table('deal')} c WHERE c.aggregate_id = d.deal_id AND c.field = 'stage')"
     return deal_rows(
         con, "(SELECT * FROM _sf_deals_all WHERE NOT _deleted)", last_close,
@@ -327,11 +333,7 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
         where="l._converted", aggregate_id="l.lead_id", occurred_at="l.converted_at", rank="2", actor_id="l.owner_rep_id",
         event_id="'sf-Lead-' || l.lead_id || ':converted'", _file=lead_file, _line="l._line",
     )  # fmt: skip
-    add_changes(
-        con, "lead", "_sf_leads_timed l", {"_deleted": "'true'"}, where="l._deleted",
-        aggregate_id="l.lead_id", occurred_at="greatest(l._modified, l.created_at)", rank="9", actor_id="NULL",
-        event_id="'sf-Lead-' || l.lead_id || ':deleted'", _file=lead_file, _line="l._line",
-    )  # fmt: skip
+    _add_deletions(con, "lead", "_sf_leads_timed", "Lead", lead_file)
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _sf_leads AS
            SELECT company_id, lead_id, account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
