@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -140,13 +140,30 @@ def load(
         load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
         reports = [_load_file(con, load_id, item) for item in inputs]
         _name_export_fields(con, load_id, inputs)
-        report = LoadReport(load_id, digest, reports, skipped)
+        report = LoadReport(load_id, digest, _one_per_file_and_table(reports), skipped)
         if strict and report.status != "ok":
             raise LoadError(_strict_message(con, report))
         report.seconds = time.perf_counter() - started
         _record_run(con, report, started_at)
         _fault_point("before_commit")
     return report
+
+
+def _one_per_file_and_table(reports: list[FileReport]) -> list[FileReport]:
+    """One report per (file, table). An importer hands an export file over in parts (the first
+    event of each line, then the second, ...); rejects are already counted per (file, table)
+    over the whole load, so the last part's count is the file's."""
+    merged: dict[tuple[str, str], FileReport] = {}
+    for part in reports:
+        whole = merged.setdefault((part.file, part.table), replace(part, rows_read=0, rows_loaded=0, events_duplicate=0,
+                                                                   events_quarantined=0))
+        whole.rows_read += part.rows_read
+        whole.rows_loaded += part.rows_loaded
+        whole.events_duplicate += part.events_duplicate
+        whole.events_quarantined += part.events_quarantined
+        whole.rows_rejected = max(whole.rows_rejected, part.rows_rejected)
+        whole.ignored_columns = tuple(dict.fromkeys(whole.ignored_columns + part.ignored_columns))
+    return list(merged.values())
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) -> FileReport:

@@ -39,6 +39,9 @@ def test_crm_lab_load_imports_an_export_from_the_command_line(tmp_path, capsys):
     assert main(["load", "--db", db, "--format", "salesforce", str(SAMPLES / "salesforce" / "c1")]) == 0
     out = capsys.readouterr().out
     assert f"{SAMPLES / 'salesforce' / 'c1' / 'OpportunityHistory.csv'} -> events: " in out
+    # One line per export file and table, however many parts the importer handed over.
+    assert out.count(f"{SAMPLES / 'salesforce' / 'c1' / 'Opportunity.csv'} -> events: ") == 1
+    assert fetch(Path(db), "SELECT count(*) FROM events") == [(sum(int(n) for n in re.findall(r"events: \d+ read, (\d+) new", out)),)]
     deals = str(SAMPLES / "hubspot" / "c2" / "deals.csv")
     mapping = str(SAMPLES / "hubspot" / "hubspot.yaml")
     assert main(["load", "--db", db, "--mapping", mapping, "--company", "borealis", deals]) == 0
