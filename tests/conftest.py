@@ -55,6 +55,18 @@ def query(db: Path, sql: str, params=None) -> list[tuple]:
         con.close()
 
 
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names of a notebook's one ``parameters`` cell, after checking that exactly one cell
+    is tagged and that the kernelspec is the portable ``python3``."""
+    import papermill
+
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    assert content["metadata"]["kernelspec"]["name"] == "python3"
+    tagged = [cell for cell in content["cells"] if "parameters" in cell["metadata"].get("tags", [])]
+    assert len(tagged) == 1
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "crm.duckdb"

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import papermill
 
+from tests.conftest import declared_parameters
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_lead_thresholds.ipynb"
 
 
 def test_the_parameters_cell_is_tagged_and_papermill_can_parse_it():
-    notebook = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
-    tagged = [cell for cell in notebook["cells"] if "parameters" in cell["metadata"].get("tags", [])]
-    assert len(tagged) == 1
-    names = set(papermill.inspect_notebook(str(NOTEBOOK)))
+    names = declared_parameters(NOTEBOOK)
     assert {"db_path", "company", "as_of", "capacity_hours", "hours_per_lead", "cost_per_lead", "objective", "target"} <= names
 
 

@@ -8,15 +8,13 @@ from pathlib import Path
 
 import papermill
 
+from tests.conftest import declared_parameters
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_territory.ipynb"
 
 
 def test_the_parameters_cell_is_tagged_and_papermill_can_parse_it():
-    notebook = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
-    tagged = [cell for cell in notebook["cells"] if "parameters" in cell["metadata"].get("tags", [])]
-    assert len(tagged) == 1
-    names = set(papermill.inspect_notebook(str(NOTEBOOK)))
+    names = declared_parameters(NOTEBOOK)
     assert {"db_path", "company", "tolerance", "potential_band", "max_moves", "add_rep", "remove_rep",
             "time_limit", "curve_budgets"} <= names
 
