@@ -87,21 +87,23 @@ def _parse_sql(checked_sql: str) -> str:
     typed = []
     present = []
     type_checks = []
-    for index, (name, sql_type) in enumerate(PAYLOAD_FIELD_TYPES.items(), start=1):
-        # _vals[i] is the field's value as minified JSON text (json_extract over the path list
-        # parses the payload once): 'null' is an explicit null, '{' or '[' opens an object or an
-        # array. Reading that off the text, instead of calling json_type twice per field, halved
-        # the parse; ->> '$' (the value as text, strings unquoted) then TRY_CAST is the typing.
-        value = f"_vals[{index}]"
-        text = f"({value} ->> '$')"
+    raws = []
+    for index, (name, sql_type) in enumerate(PAYLOAD_FIELD_TYPES.items(), start=2):
+        # _raw_<field> is the field's value as minified JSON text: 'null' is an explicit null,
+        # '{' or '[' opens an object or an array. Reading that off the text instead of calling
+        # json_type per field halved the parse; ->> '$' (the value as text, strings unquoted)
+        # then TRY_CAST is the typing, done once in its own step so the type check reuses it.
+        raw = f"_raw_{name}"
+        raws.append(f"_vals[{index}] AS {raw}")
+        text = f"({raw} ->> '$')"
         cast = text if sql_type == "VARCHAR" else f"TRY_CAST({text} AS {sql_type})"
         typed.append(f"{cast} AS {name}")
-        present.append(f"CASE WHEN {value} IS NOT NULL THEN {quote_literal(name)} END")
+        present.append(f"CASE WHEN {raw} IS NOT NULL THEN {quote_literal(name)} END")
         wanted = quote_literal(f"wrongly typed payload: field {name} is not {FRIENDLY_TYPES.get(sql_type, sql_type)}, got ")
         type_checks.append(
-            f"WHEN {value} IS NOT NULL AND {value} <> 'null' "
-            f"AND (left({value}, 1) IN ('{{', '[') OR {cast} IS NULL) "
-            f"THEN {wanted} || CAST({value} AS VARCHAR)"
+            f"WHEN {raw} IS NOT NULL AND {raw} <> 'null' "
+            f"AND (left({raw}, 1) IN ('{{', '[') OR {name} IS NULL) "
+            f"THEN {wanted} || CAST({raw} AS VARCHAR)"
         )
     known_types = ", ".join(quote_literal(name) for name in sorted(AGGREGATES))
     allowed = " ".join(
@@ -115,14 +117,23 @@ def _parse_sql(checked_sql: str) -> str:
         WITH texts AS (
             SELECT _line, _errors, {envelope}, coalesce(CAST(payload AS VARCHAR), '{{}}') AS _ptext
             FROM ({checked_sql})
-        ), objects AS (
-            SELECT *, CASE WHEN json_valid(_ptext) THEN json_type(_ptext) END AS _ptype FROM texts
         ), valued AS (
-            SELECT *, CASE WHEN _ptype = 'OBJECT' THEN json_extract(_ptext, [{paths}]) END AS _vals FROM objects
+            -- The payload's one parse: path '$' gives the whole value minified, for the stored
+            -- payload and its hash, and its first character tells its JSON type. NULL: not JSON.
+            SELECT *, CASE WHEN json_valid(_ptext) THEN json_extract(_ptext, ['$', {paths}]) END AS _vals FROM texts
+        ), fields AS (
+            SELECT * EXCLUDE (_vals), _vals[1] AS _whole,
+                CASE WHEN _vals IS NOT NULL THEN CASE left(_vals[1], 1)
+                    WHEN '{{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY' WHEN '"' THEN 'VARCHAR' WHEN 't' THEN 'BOOLEAN'
+                    WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL' ELSE 'NUMBER' END END AS _ptype,
+                {', '.join(raws)}
+            FROM valued
+        ), cast_fields AS (
+            SELECT *, {', '.join(typed)} FROM fields
         )
         SELECT _line, _errors, {envelope}, _ptext,
             hash(company_id, aggregate_type, aggregate_id, seq, event_type, occurred_at, actor_id,
-                 CASE WHEN _ptype IS NOT NULL THEN CAST(json(_ptext) AS VARCHAR) ELSE _ptext END) AS content_hash,
+                 coalesce(CAST(_whole AS VARCHAR), _ptext)) AS content_hash,
             CASE
                 WHEN _ptype IS NULL THEN 'malformed payload: not valid JSON'
                 WHEN _ptype <> 'OBJECT' THEN 'malformed payload: a JSON ' || CASE _ptype
@@ -134,9 +145,9 @@ def _parse_sql(checked_sql: str) -> str:
                 {' '.join(type_checks)}
             END AS _static_reason,
             list_filter([{', '.join(present)}], lambda k: k IS NOT NULL) AS payload_keys,
-            CASE WHEN _ptype = 'OBJECT' THEN CAST(json(_ptext) AS JSON) END AS payload,
-            {', '.join(typed)}
-        FROM valued
+            CASE WHEN _ptype = 'OBJECT' THEN CAST(_whole AS JSON) END AS payload,
+            {', '.join(PAYLOAD_FIELD_TYPES)}
+        FROM cast_fields
     """
 
 
