@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm_lab import _arrow as A
-from crm_lab.contract import DEAL_STAGES_OPEN
+from crm_lab.contract import ACTIVITY_TYPES, DEAL_STAGES_OPEN
 
 DAY = 86_400
 NEVER = np.iinfo(np.int64).max
@@ -43,7 +43,6 @@ SOURCES = ("web", "referral", "event", "outbound", "partner")
 SOURCE_WEIGHTS = (0.35, 0.15, 0.15, 0.25, 0.10)
 LOST_REASONS = ("price", "competitor", "no_decision", "timing", "no_budget", "product_fit")
 LOST_REASON_WEIGHTS = (0.24, 0.22, 0.2, 0.14, 0.12, 0.08)
-ACTIVITY_TYPES = ("call", "email", "meeting", "task")
 ACTIVITY_TYPE_WEIGHTS = (0.35, 0.4, 0.15, 0.1)
 TEAMS = ("SMB", "Mid-Market", "Enterprise")
 SDR_TEAM = "Development"

@@ -122,3 +122,4 @@ AGGREGATES = {
 
 DEAL_STAGES_OPEN = ("prospecting", "qualification", "proposal", "negotiation")
 DEAL_STAGES_CLOSED = ("closed_won", "closed_lost")
+ACTIVITY_TYPES = ("call", "email", "meeting", "task")

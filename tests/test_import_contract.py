@@ -1,14 +1,15 @@
 """The importers' contract: a world generated natively, written out in a foreign shape and
 imported back, replays to the same history, on every field the shape can carry.
 
-- Salesforce (Opportunity + OpportunityHistory + OpportunityFieldHistory, Lead + LeadHistory):
-  ``deal_history`` is equal on every field, and ``lead_history`` on every field but
-  ``account_id`` (a Salesforce lead has no account until it converts), once versions that
+- Salesforce (Opportunity + OpportunityHistory + OpportunityFieldHistory, Lead + LeadHistory,
+  Task + Event): ``deal_history`` is equal on every field, and ``lead_history`` on every field
+  but ``account_id`` (a Salesforce lead has no account until it converts), once versions that
   change none of the compared fields are merged with the one before (Salesforce writes a
-  history row only when a tracked field changes).
+  history row only when a tracked field changes); ``activities`` are equal row for row, and so
+  are the engagement counts the lead features take from the activity events.
 - The forecast of the Salesforce import equals the native one (but for quotas, which User does
-  not carry); its lead sweep sweeps the same leads with the same outcomes (the scores differ:
-  activities, hence engagement counts, are not imported).
+  not carry); its lead sweep sweeps the same leads with the same outcomes, engagement counts
+  and scores.
 - HubSpot deals export (current state, no history): for every deal not deleted, the replayed
   current state equals the native one on account, owner, name, stage, amount, currency, lost
   reason, is_closed, is_won, closed_at (the close date) and created_at (the create date), and
@@ -28,6 +29,7 @@ from crm_lab.generate import generate
 from crm_lab.importers import import_export
 from crm_lab.importers.foreign_shapes import write_hubspot, write_salesforce
 from crm_lab.leads import analyse_leads
+from crm_lab.leads.features import read_lead_features
 from crm_lab.load import load
 from crm_lab.replay import replay
 
@@ -117,14 +119,51 @@ def test_the_forecast_of_an_imported_salesforce_export_is_the_native_one(worlds)
     assert runs[1].summary.select(without_quota).equals(runs[0].summary.select(without_quota))
 
 
+ACTIVITY_COLUMNS = "company_id, activity_id, activity_type, owner_rep_id, account_id, lead_id, deal_id, occurred_at, duration_minutes"
+ENGAGEMENT = ["calls", "emails", "meetings", "tasks"]
+
+
+def test_salesforce_tasks_and_events_import_as_the_native_activities(worlds):
+    native, imported = worlds
+    query = f"SELECT {ACTIVITY_COLUMNS} FROM activities ORDER BY ALL"
+    with reading(native) as con:
+        expected = con.sql(query).fetchall()
+        types = {t for (t,) in con.sql("SELECT DISTINCT activity_type FROM activities").fetchall()}
+    assert len(expected) > 300 and types == {"call", "email", "meeting", "task"}
+    with reading(imported["salesforce"]) as con:
+        assert con.sql(query).fetchall() == expected
+
+
+def test_the_engagement_counts_of_a_salesforce_import_are_the_native_worlds(worlds):
+    native, imported = worlds
+    # At the end of time every activity not deleted counts: the native activities table, per lead.
+    with reading(native) as con:
+        counted = con.sql(
+            "SELECT company_id, lead_id, count(*) FILTER (activity_type = 'call'), count(*) FILTER (activity_type = 'email'), "
+            "count(*) FILTER (activity_type = 'meeting'), count(*) FILTER (activity_type = 'task') "
+            "FROM activities WHERE lead_id IS NOT NULL GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    assert len(counted) > 50
+    with reading(imported["salesforce"]) as con:
+        at_end = read_lead_features(con, as_of="2100-01-01", company=None)
+        # Halfway, the deleted ones still count and the later ones not yet: as the native log says.
+        halfway = read_lead_features(con, as_of="2024-09-01", company=None).select("company_id", "lead_id", *ENGAGEMENT)
+    engaged = at_end.filter(sum(at_end[c] for c in ENGAGEMENT) > 0).select("company_id", "lead_id", *ENGAGEMENT)
+    assert engaged.rows() == counted
+    with reading(native) as con:
+        expected = read_lead_features(con, as_of="2024-09-01", company=None).select("company_id", "lead_id", *ENGAGEMENT)
+    assert expected[ENGAGEMENT].sum().row(0) != (0, 0, 0, 0)
+    assert halfway.equals(expected)
+
+
 def test_the_lead_sweep_of_an_imported_salesforce_export_sweeps_the_same_leads(worlds):
-    """Same leads, same outcomes at the same cut-off dates; the scores differ only because
-    activities (the engagement counts) are not imported."""
+    """Same leads, same outcomes, engagement counts and scores at the same cut-off dates."""
     native, imported = worlds
     studies = [analyse_leads(db, as_of="2025-06-01", test_days=180, capacity_hours=50.0, replicates=5)
                for db in (native, imported["salesforce"])]
     for ours, theirs in zip(*studies):
         assert ours.company_id == theirs.company_id
         for frame in ("train", "test"):
-            columns = ["lead_id", "converted", "source", "industry", "employees"]
+            columns = ["lead_id", "converted", "source", "industry", "employees", *ENGAGEMENT]
             assert getattr(theirs, frame).select(columns).sort("lead_id").equals(getattr(ours, frame).select(columns).sort("lead_id"))
+        assert theirs.test.sort("lead_id")["routing_score"].equals(ours.test.sort("lead_id")["routing_score"])

@@ -50,6 +50,7 @@ LIFECYCLES = {
     ),
     "lead": Lifecycle("lead", "status", {"converted": "converted", "disqualified": "disqualified"}, None, (("owner_rep_id", "owner_changed"),)),
     "account": Lifecycle("account", patch_events=(("owner_rep_id", "owner_changed"),)),
+    "activity": Lifecycle("activity"),
 }
 
 

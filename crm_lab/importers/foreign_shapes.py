@@ -27,6 +27,7 @@ SALESFORCE_STAGE_NAMES = {
     "closed_won": ("Closed Won", 100, "Closed"),
     "closed_lost": ("Closed Lost", 0, "Omitted"),
 }
+SALESFORCE_TASK_SUBTYPES = {"call": "Call", "email": "Email", "task": "Task"}
 SALESFORCE_LEAD_STATUS_NAMES = {"open": "Open - Not Contacted", "converted": "Closed - Converted", "disqualified": "Closed - Not Converted"}
 HUBSPOT_STAGE_NAMES = {
     "prospecting": "Appointment Scheduled",
@@ -81,7 +82,7 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, company: str) 
 def write_salesforce(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """Write each company of a replayed workbench as a Salesforce export folder
     ``out_dir/<company_id>/`` (User, Account, Opportunity, OpportunityHistory,
-    OpportunityFieldHistory, Lead, LeadHistory). Deleted records are included with
+    OpportunityFieldHistory, Lead, LeadHistory, Task, Event). Deleted records are included with
     ``IsDeleted`` true, as an export with deleted records has them. Returns the folders."""
     folders = []
     with reading(db_path) as con:
@@ -106,6 +107,18 @@ def _salesforce_queries() -> dict[str, str]:
                    lag(score) OVER w AS prev_score, version = 1 AS first_version
             FROM lead_history WHERE {mine} WINDOW w AS (PARTITION BY lead_id ORDER BY version)"""
     last_lead = f"SELECT * FROM lead_history WHERE {mine} QUALIFY version = max(version) OVER (PARTITION BY lead_id)"
+    # Activities as created (the native world never updates one), with when they were deleted;
+    # meetings are Events, calls, emails and tasks are Tasks.
+    activities = f"""SELECT c.aggregate_id AS activity_id, c.activity_type, c.owner_rep_id, c.account_id, c.lead_id, c.deal_id,
+                   c.occurred_at, d.deleted_at, a.duration_minutes,
+                   c.lead_id AS WhoId, CASE WHEN c.lead_id IS NULL THEN coalesce(c.deal_id, c.account_id) END AS WhatId,
+                   {_sf_time('c.occurred_at')} AS CreatedDate, {_sf_time('coalesce(d.deleted_at, c.occurred_at)')} AS LastModifiedDate,
+                   d.deleted_at IS NOT NULL AS IsDeleted
+            FROM events c
+            LEFT JOIN (SELECT company_id, aggregate_id, min(occurred_at) AS deleted_at FROM events
+                       WHERE aggregate_type = 'activity' AND event_type = 'deleted' GROUP BY ALL) d USING (company_id, aggregate_id)
+            LEFT JOIN activities a ON a.company_id = c.company_id AND a.activity_id = c.aggregate_id
+            WHERE c.company_id = getvariable('export_company') AND c.aggregate_type = 'activity' AND c.event_type = 'created'"""
     return {
         "User": f"""SELECT rep_id AS Id, split_part(name, ' ', 1) AS FirstName, substr(name, strpos(name, ' ') + 1) AS LastName,
                    email AS Email, role AS Title, team AS Department, is_active AS IsActive,
@@ -152,6 +165,19 @@ def _salesforce_queries() -> dict[str, str]:
                   FROM ({lead_versions}) WHERE NOT first_version)
             WHERE OldValue IS DISTINCT FROM NewValue
             ORDER BY lead_id, version, Field""",
+        "Task": f"""SELECT activity_id AS Id, WhoId, WhatId, account_id AS AccountId, owner_rep_id AS OwnerId,
+                   {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} AS Subject,
+                   CASE WHEN activity_type <> 'task' THEN {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} END AS Type,
+                   {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} AS TaskSubtype, 'Completed' AS Status,
+                   CAST(occurred_at AS DATE) AS ActivityDate, duration_minutes * 60 AS CallDurationInSeconds,
+                   CreatedDate, LastModifiedDate, IsDeleted
+            FROM ({activities}) WHERE activity_type <> 'meeting' ORDER BY activity_id""",
+        "Event": f"""SELECT activity_id AS Id, WhoId, WhatId, account_id AS AccountId, owner_rep_id AS OwnerId,
+                   'Meeting' AS Subject, 'Meeting' AS Type, {_sf_time('occurred_at')} AS ActivityDateTime,
+                   CAST(occurred_at AS DATE) AS ActivityDate, {_sf_time('occurred_at')} AS StartDateTime,
+                   {_sf_time('occurred_at + to_minutes(duration_minutes)')} AS EndDateTime, duration_minutes AS DurationInMinutes,
+                   CreatedDate, LastModifiedDate, IsDeleted
+            FROM ({activities}) WHERE activity_type = 'meeting' ORDER BY activity_id""",
     }
 
 

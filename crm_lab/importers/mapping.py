@@ -3,7 +3,8 @@ names mean, how its dates are written. Validated up front: every problem names t
 line and the fix.
 
 For a generic deals export (HubSpot, a spreadsheet) ``columns`` is required; for Salesforce the
-file may carry only ``stages``, ``lead_statuses`` and ``dates`` to extend the defaults."""
+file may carry only ``stages``, ``lead_statuses``, ``activity_types`` and ``dates`` to extend the
+defaults."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from crm_lab.contract import ACTIVITY_TYPES
 from crm_lab.errors import LoadError
 from crm_lab.importers.stages import DEAL_STAGES, LEAD_STATUSES
 
@@ -34,6 +36,7 @@ KEYS = {
     "columns": "export column for each native field",
     "stages": "export stage name -> native stage",
     "lead_statuses": "export lead status -> native status (Salesforce)",
+    "activity_types": "export task / event type -> call, email, meeting or task (Salesforce)",
     "dates": "export column -> its date format (strftime, e.g. '%d/%m/%Y')",
     "currency": "the currency of amounts when the export names none",
     "initial_stage": "the stage a deal is created in when the export only has its closed stage",
@@ -46,6 +49,7 @@ class Mapping:
     columns: dict[str, str] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)
     lead_statuses: dict[str, str] = field(default_factory=dict)
+    activity_types: dict[str, str] = field(default_factory=dict)
     dates: dict[str, str] = field(default_factory=dict)
     currency: str | None = None
     initial_stage: str = DEAL_STAGES[0]
@@ -88,7 +92,7 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
             )
     elif columns:
         raise LoadError(f"{path} line {_line(sections['columns'][0])}: columns is for generic exports; Salesforce field names are fixed")
-    for key, choices in (("stages", DEAL_STAGES), ("lead_statuses", LEAD_STATUSES)):
+    for key, choices in (("stages", DEAL_STAGES), ("lead_statuses", LEAD_STATUSES), ("activity_types", ACTIVITY_TYPES)):
         for name, native in values.get(key, {}).items():
             if native not in choices:
                 raise LoadError(
@@ -103,6 +107,7 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
         columns=columns,
         stages=values.get("stages", {}),
         lead_statuses=values.get("lead_statuses", {}),
+        activity_types=values.get("activity_types", {}),
         dates=values.get("dates", {}),
         currency=values.get("currency"),
         initial_stage=initial,

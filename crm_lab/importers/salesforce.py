@@ -2,7 +2,7 @@
 and dated field changes.
 
 Objects: ``Opportunity`` (required), ``OpportunityHistory`` and ``OpportunityFieldHistory``,
-``Lead`` and ``LeadHistory``, ``Account``, ``User``. Opportunity history rows are snapshots of
+``Lead`` and ``LeadHistory``, ``Account``, ``User``, ``Task`` and ``Event`` (activities). Opportunity history rows are snapshots of
 stage, amount and close date; field history rows are single-field changes (``Owner``,
 ``Name``, ``Account``, ``Loss_Reason__c``; for leads ``Owner``, ``Status``, ``Score__c`` and
 ``leadConverted``). What a field was at creation is the OldValue of its first history row, or
@@ -12,9 +12,11 @@ includes them) end at their ``LastModifiedDate``."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
+from crm_lab.contract import ACTIVITY_TYPES
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_changes, add_dated_deal_changes, changes_table
@@ -23,6 +25,7 @@ from crm_lab.importers.mapping import Mapping
 from crm_lab.importers.stages import (
     DEAL_STAGES,
     LEAD_STATUSES,
+    SALESFORCE_ACTIVITY_TYPES,
     SALESFORCE_LEAD_STATUSES,
     SALESFORCE_STAGES,
     name_table,
@@ -49,6 +52,8 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         "LeadHistory": ("LeadId", "Field", "CreatedDate"),
         "Account": ("Id",),
         "User": ("Id",),
+        "Task": ("Id", "CreatedDate"),
+        "Event": ("Id", "CreatedDate"),
     }
     exports = {}
     for name, fields in required.items():
@@ -58,6 +63,7 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         exports[name] = export
     opp, history, field_history = exports["Opportunity"], exports["OpportunityHistory"], exports["OpportunityFieldHistory"]
     lead, lead_history, account, user = exports["Lead"], exports["LeadHistory"], exports["Account"], exports["User"]
+    task, event = exports["Task"], exports["Event"]
 
     t = lambda export, field, date=False: dates.time_sql(con, export, field, mapping.dates.get(field), date=date)  # noqa: E731
     con.execute(
@@ -98,6 +104,7 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     rows.append(_deals(con, opp, history, field_history, user, account, home, rates, mapping, t))
     if lead is not None:
         rows.append(_leads(con, lead, lead_history, user, mapping, t))
+    rows += _activities(con, task, event, lead, account, mapping, t)
     return rows, home
 
 
@@ -296,7 +303,8 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
                    {lead.column('ConvertedOpportunityId')} AS deal_id, {t(lead, 'CreatedDate')} AS created_at,
                    {is_converted} AS _converted, {t(lead, 'ConvertedDate', True)} AS _converted_date,
                    lower(coalesce({lead.column('IsDeleted')}, 'false')) IN ('true', '1') AS _deleted,
-                   {t(lead, 'LastModifiedDate')} AS _modified, {lead_file} AS _file, _line
+                   {t(lead, 'LastModifiedDate')} AS _modified, {lead.column('ConvertedContactId')} AS _contact_id,
+                   {lead_file} AS _file, _line
             FROM {lead.table}"""
     )
     tracked: set[str] = set()
@@ -346,3 +354,118 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
          "industry": "Industry", "employees": "NumberOfEmployees", "score": "Score__c", "status": "Status",
          "deal_id": "ConvertedOpportunityId", "created_at": "CreatedDate", "converted_at": "ConvertedDate"},
     )  # fmt: skip
+
+
+class _ActivityObject(NamedTuple):
+    """How one activity object (Task, Event) reads: SQL over its staged rows."""
+
+    export: ExportTable
+    default_type: str  # the activity type of a row that names none
+    type_name: str  # the name its type is read from
+    type_field: str  # the field that name came from (for messages)
+    occurred_at: str
+    minutes: str
+    source_columns: dict[str, str]  # native column -> the export field behind it (for rejects)
+
+
+def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, account, mapping: Mapping, t) -> list[NativeRows]:
+    """Tasks and events as ``activities`` rows and activity events: ``created`` when the task
+    was done (CompletedDateTime, else CreatedDate) or the event starts, ``deleted`` for a row
+    flagged IsDeleted. WhoId and WhatId resolve to the lead, deal and account they are: an id of
+    the export's own Lead, Opportunity or Account file, else by its key prefix (00Q, 006, 001);
+    a contact a lead was converted into (Lead.ConvertedContactId) stands for that lead up to
+    its conversion, as Salesforce moves a lead's activities to its contact when it converts."""
+    objects: dict[str, _ActivityObject] = {}
+    if task is not None:
+        subtype, kind = f"nullif(trim({task.column('TaskSubtype')}), '')", f"nullif(trim({task.column('Type')}), '')"
+        # TaskSubtype says how it was logged; the generic 'Task' defers to the user's Type.
+        from_subtype = f"{subtype} IS NOT NULL AND ({subtype} <> 'Task' OR {kind} IS NULL)"
+        objects["Task"] = _ActivityObject(
+            task, "task",
+            f"CASE WHEN {from_subtype} THEN {subtype} ELSE {kind} END",
+            f"CASE WHEN {from_subtype} THEN 'TaskSubtype' ELSE 'Type' END",
+            f"coalesce({t(task, 'CompletedDateTime')}, {t(task, 'CreatedDate')})",
+            _seconds_as_minutes(task.column("CallDurationInSeconds")),
+            {"activity_type": "TaskSubtype", "occurred_at": "CreatedDate", "duration_minutes": "CallDurationInSeconds"},
+        )  # fmt: skip
+    if event is not None:
+        start = f"coalesce({t(event, 'ActivityDateTime')}, {t(event, 'StartDateTime')}, CAST({t(event, 'ActivityDate', True)} AS TIMESTAMPTZ), {t(event, 'CreatedDate')})"
+        objects["Event"] = _ActivityObject(
+            event, "meeting", f"nullif(trim({event.column('Type')}), '')", "'Type'", start, event.column("DurationInMinutes"),
+            {"activity_type": "Type", "occurred_at": "ActivityDateTime", "duration_minutes": "DurationInMinutes"},
+        )  # fmt: skip
+    if not objects:
+        return []
+    for sobject, o in objects.items():
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _sf_{sobject.lower()}_typed AS
+                SELECT *, {o.type_name} AS _type_name, {o.type_field} AS _type_field, {o.occurred_at} AS _at,
+                       {o.minutes} AS _minutes, {t(o.export, 'LastModifiedDate')} AS _modified
+                FROM {o.export.table}"""
+        )
+    seen: dict[str, tuple[Path, int, None, str]] = {}
+    for sobject, o in objects.items():
+        for name, line, field in con.sql(
+            f"SELECT _type_name, min(_line), arg_min(_type_field, _line) FROM _sf_{sobject.lower()}_typed "
+            "WHERE _type_name IS NOT NULL GROUP BY 1 ORDER BY 2"
+        ).fetchall():
+            seen.setdefault(name, (o.export.path, line, None, field))
+    types = resolve_names(seen, SALESFORCE_ACTIVITY_TYPES, mapping.activity_types, section="activity_types", what="activity type", choices=ACTIVITY_TYPES)
+    name_table(con, "_sf_activity_type_map", types)
+
+    known = [f"SELECT {quote_literal(kind)} AS kind, Id AS id FROM {table}" for kind, table, export in
+             (("lead", "_sf_lead", lead), ("deal", "_sf_opportunity", True), ("account", "_sf_account", account)) if export is not None]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _sf_known AS SELECT id, min(kind) AS kind FROM ({' UNION ALL '.join(known)}) GROUP BY id")
+    prefix = "CASE WHEN starts_with({0}, '00Q') THEN 'lead' WHEN starts_with({0}, '006') THEN 'deal' WHEN starts_with({0}, '001') THEN 'account' END"
+    kind_of = lambda column: f"coalesce((SELECT k.kind FROM _sf_known k WHERE k.id = {column}), {prefix.format(column)})"  # noqa: E731
+    converted_lead = (
+        "(SELECT arg_min(l.lead_id, l.converted_at) FROM _sf_leads_timed l WHERE l._contact_id = a._who AND a._at <= l.converted_at)"
+        if lead is not None else "NULL"
+    )  # fmt: skip
+    rows = []
+    for sobject, o in objects.items():
+        export = o.export
+        file = quote_literal(str(export.path))
+        records = f"_sf_{sobject.lower()}s_all"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {records} AS
+                WITH resolved AS (
+                    SELECT *, nullif(trim({export.column('WhoId')}), '') AS _who, nullif(trim({export.column('WhatId')}), '') AS _what
+                    FROM _sf_{sobject.lower()}_typed)
+                SELECT getvariable('import_company') AS company_id, {export.column('Id')} AS activity_id,
+                       coalesce((SELECT native FROM _sf_activity_type_map WHERE name = a._type_name), {quote_literal(o.default_type)}) AS activity_type,
+                       nullif(trim({export.column('OwnerId')}), '') AS owner_rep_id,
+                       coalesce(nullif(trim({export.column('AccountId')}), ''), CASE WHEN {kind_of('a._what')} = 'account' THEN a._what END,
+                                (SELECT min(d.account_id) FROM _sf_deals_all d WHERE d.deal_id = a._what)) AS account_id,
+                       CASE WHEN {kind_of('a._who')} = 'lead' THEN a._who ELSE {converted_lead} END AS lead_id,
+                       CASE WHEN {kind_of('a._what')} = 'deal' THEN a._what END AS deal_id,
+                       a._at AS created_at, CAST(a._minutes AS VARCHAR) AS duration_minutes,
+                       lower(coalesce({export.column('IsDeleted')}, 'false')) IN ('true', '1') AS _deleted, a._modified,
+                       {file} AS _file, a._line
+                FROM resolved a"""
+        )  # fmt: skip
+        add_changes(
+            con, "activity", f"{records} a",
+            {f: f"a.{f}" for f in ("activity_type", "owner_rep_id", "account_id", "lead_id", "deal_id")},
+            aggregate_id="a.activity_id", occurred_at="a.created_at", rank="0", actor_id="a.owner_rep_id",
+            event_id=f"'sf-{sobject}-' || a.activity_id", _file=file, _line="a._line",
+        )  # fmt: skip
+        _add_deletions(con, "activity", records, sobject, file)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _sf_{sobject.lower()}_rows AS
+                SELECT company_id, activity_id, activity_type, owner_rep_id, account_id, lead_id, deal_id,
+                       CAST(created_at AS VARCHAR) AS occurred_at, duration_minutes, _file, _line
+                FROM {records} WHERE NOT _deleted"""
+        )
+        rows.append(NativeRows(
+            "activities", f"_sf_{sobject.lower()}_rows",
+            {"activity_id": "Id", "owner_rep_id": "OwnerId", "account_id": "AccountId", "lead_id": "WhoId", "deal_id": "WhatId", **o.source_columns},
+        ))  # fmt: skip
+    return rows
+
+
+def _seconds_as_minutes(seconds: str) -> str:
+    """Seconds as whole minutes (text); a value that is not a number is passed on as it is, for
+    the loader to reject its row naming the field."""
+    number = f"TRY_CAST(trim({seconds}) AS DOUBLE)"
+    return f"CASE WHEN {number} IS NULL THEN {seconds} ELSE CAST(CAST(round({number} / 60) AS BIGINT) AS VARCHAR) END"

@@ -1,6 +1,6 @@
-"""Stage and status names of a foreign CRM onto the native vocabulary: a default table for
-Salesforce's standard picklists, the user's overrides, and an error that lists every unknown
-name with the line of YAML that would map it."""
+"""Stage, status and activity type names of a foreign CRM onto the native vocabulary: a default
+table for Salesforce's standard picklists, the user's overrides, and an error that lists every
+unknown name with the line of YAML that would map it."""
 
 from __future__ import annotations
 
@@ -35,10 +35,19 @@ SALESFORCE_LEAD_STATUSES = {
     "Closed - Converted": "converted",
     "Closed - Not Converted": "disqualified",
 }
+# Task.TaskSubtype (how the task was logged) and the standard Task / Event Type picklist values
+# that say which kind of activity it was. 'Other' and custom values must be mapped.
+SALESFORCE_ACTIVITY_TYPES = {
+    "Call": "call",
+    "Email": "email",
+    "ListEmail": "email",
+    "Task": "task",
+    "Meeting": "meeting",
+}
 
 
 def resolve_names(
-    seen: Mapping[str, tuple[Path, int, str | None]],
+    seen: Mapping[str, tuple[Path, int, str | None] | tuple[Path, int, str | None, str]],
     defaults: Mapping[str, str],
     overrides: Mapping[str, str],
     *,
@@ -46,18 +55,19 @@ def resolve_names(
     what: str,
     choices: tuple[str, ...],
 ) -> dict[str, str]:
-    """Map every name ``seen`` (name -> first file, line, and a native value the export itself
-    implies, e.g. closed_won for a stage its opportunities mark IsWon) to a native value.
+    """Map every name ``seen`` (name -> first file, line, a native value the export itself
+    implies, e.g. closed_won for a stage its opportunities mark IsWon, and optionally the field
+    it was read from) to a native value.
 
     Names match exactly, then case-insensitively; overrides win over the defaults, which win
     over what the export implies. Raises LoadError listing every name left unmapped."""
     table = {**{k.lower(): v for k, v in defaults.items()}, **{k.lower(): v for k, v in overrides.items()}}
     mapped: dict[str, str] = {}
     unknown = []
-    for name, (path, line, implied) in seen.items():
+    for name, (path, line, implied, *field) in seen.items():
         native = overrides.get(name) or table.get(name.lower()) or implied
         if native is None:
-            unknown.append((name, path, line))
+            unknown.append((name, path, f"{line}, field {field[0]}" if field else line))
         else:
             mapped[name] = native
     if unknown:
