@@ -65,13 +65,26 @@ Id,OpportunityId,Field,OldValue,NewValue,CreatedDate,CreatedById
 0172,006A,Owner,Ada Lovelace,Alan Turing,2024-03-15T11:00:00.000Z,005A
 """,
     "Lead.csv": """
-Id,FirstName,LastName,Company,Status,LeadSource,Industry,NumberOfEmployees,OwnerId,Score__c,IsConverted,ConvertedDate,ConvertedOpportunityId,ConvertedAccountId,CreatedDate
-00Q1,Grace,Hopper,Northwind,Closed - Converted,web,retail,120,005A,80,true,2024-03-01,006A,001X,2024-02-20T09:00:00.000Z
-00Q2,Ada,King,Acme,Closed - Not Converted,event,energy,40,005B,10,false,,,,2024-02-21T09:00:00Z
+Id,FirstName,LastName,Company,Status,LeadSource,Industry,NumberOfEmployees,OwnerId,Score__c,IsConverted,ConvertedDate,ConvertedOpportunityId,ConvertedAccountId,ConvertedContactId,CreatedDate
+00Q1,Grace,Hopper,Northwind,Closed - Converted,web,retail,120,005A,80,true,2024-03-01,006A,001X,003C,2024-02-20T09:00:00.000Z
+00Q2,Ada,King,Acme,Closed - Not Converted,event,energy,40,005B,10,false,,,,,2024-02-21T09:00:00Z
 """,
     "LeadHistory.csv": """
 Id,LeadId,Field,OldValue,NewValue,CreatedDate,CreatedById
 017L1,00Q1,Score__c,55,80,2024-02-25T10:00:00.000Z,005A
 017L2,00Q2,Status,Working - Contacted,Closed - Not Converted,2024-02-28T10:00:00.000Z,005B
+""",
+    "Task.csv": """
+Id,WhoId,WhatId,AccountId,OwnerId,Subject,Type,TaskSubtype,Status,ActivityDate,CallDurationInSeconds,CompletedDateTime,CreatedDate,LastModifiedDate,IsDeleted
+00T1,00Q2,,,005B,Intro call,Call,Call,Completed,2024-02-22,290,,2024-02-22T15:00:00.000Z,2024-02-22T15:00:00.000Z,false
+00T2,,006A,,005A,Proposal sent,,Email,Completed,2024-03-10,,,2024-03-10T12:05:00.000Z,2024-03-10T12:05:00.000Z,false
+00T3,003C,,001X,005A,Call back,Call,Task,Completed,2024-02-23,,2024-02-24T09:30:00.000Z,2024-02-23T08:00:00.000Z,2024-02-24T09:30:00.000Z,false
+00T4,00Q2,,,005B,Send brochure,,Task,Completed,2024-02-23,,,2024-02-23T10:00:00.000Z,2024-02-26T10:00:00.000Z,true
+00T5,00Q9,500C,,005B,Newsletter,,ListEmail,Completed,2024-02-24,,,2024-02-24T10:00:00.000Z,2024-02-24T10:00:00.000Z,false
+""",
+    "Event.csv": """
+Id,WhoId,WhatId,AccountId,OwnerId,Subject,Type,ActivityDateTime,ActivityDate,DurationInMinutes,CreatedDate,LastModifiedDate,IsDeleted
+00U1,003C,006A,001X,005B,Kick-off,Meeting,2024-03-21T14:00:00.000Z,2024-03-21,45,2024-03-18T09:00:00.000Z,2024-03-18T09:00:00.000Z,false
+00U2,00Q1,,,005A,Trade show,,,2024-02-21,,2024-02-20T09:30:00.000Z,2024-02-20T09:30:00.000Z,false
 """,
 }

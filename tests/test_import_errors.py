@@ -9,7 +9,7 @@ import pytest
 
 from crm_lab.errors import LoadError
 from crm_lab.importers import import_export
-from import_exports import SALESFORCE, write_export
+from import_exports import SALESFORCE, fetch, write_export
 
 STAGES = "prospecting, qualification, proposal, negotiation, closed_won, closed_lost"
 
@@ -60,6 +60,60 @@ def test_the_mapping_lines_fix_unknown_stages(tmp_path):
     folder = write_export(tmp_path / "acme", files)
     report = import_export(tmp_path / "crm.duckdb", folder, mapping=folder / "stages.yaml")
     assert report.rows_rejected == 0
+
+
+ACTIVITY_TYPES = "call, email, meeting, task"
+UNKNOWN_ACTIVITY_TYPES = dict(
+    Task=("00T2,,006A,,005A,Proposal sent,,Email,", "00T2,,006A,,005A,Proposal sent,,LinkedIn,"),
+    Event=("Kick-off,Meeting,", "Kick-off,Other,"),
+)
+
+
+def test_unknown_activity_types_are_listed_with_their_field_and_the_mapping_lines_that_fix_them(tmp_path):
+    files = salesforce(**UNKNOWN_ACTIVITY_TYPES)
+    files["Task.csv"] = files["Task.csv"].replace("Call back,Call,Task,", "Call back,Demo,Task,")
+    assert refused(tmp_path, files) == (
+        "unknown activity type names:\n"
+        "  'LinkedIn' (first at Task.csv line 3, field TaskSubtype)\n"
+        "  'Demo' (first at Task.csv line 4, field Type)\n"
+        "  'Other' (first at Event.csv line 2, field Type)\n"
+        f"add to a mapping file (--mapping FILE), each with the one of {ACTIVITY_TYPES} it means:\n"
+        "activity_types:\n"
+        '  "LinkedIn": call\n'
+        '  "Demo": call\n'
+        '  "Other": call'
+    )
+
+
+def test_the_mapping_lines_fix_unknown_activity_types(tmp_path):
+    files = salesforce(**UNKNOWN_ACTIVITY_TYPES)
+    files["types.yaml"] = 'activity_types:\n  "LinkedIn": email\n  "Other": meeting\n'
+    folder = write_export(tmp_path / "acme", files)
+    db = tmp_path / "crm.duckdb"
+    assert import_export(db, folder, mapping=folder / "types.yaml").rows_rejected == 0
+    assert fetch(db, "SELECT activity_id, activity_type FROM activities WHERE activity_id IN ('00T2', '00U1') ORDER BY 1") == [
+        ("00T2", "email"), ("00U1", "meeting")
+    ]
+
+
+def test_an_activity_type_mapped_to_no_native_type_names_the_line(tmp_path):
+    files = dict(SALESFORCE, **{"m.yaml": "stages:\n  Won: closed_won\nactivity_types:\n  Visit: visit\n"})
+    assert refused(tmp_path, files, mapping="m.yaml") == (
+        f"m.yaml line 4: activity_types: 'Visit' maps to 'visit', which is not one of {ACTIVITY_TYPES}"
+    )
+
+
+@pytest.mark.parametrize("replacements, message", [
+    (dict(Event=(",CreatedDate,", ",Created,")), "Event.csv line 1: missing required field CreatedDate"),
+    (dict(Task=("00T3,003C,", ",003C,")), "Task.csv line 4, field Id: required value is missing"),
+    (dict(Event=("2024-03-21T14:00:00.000Z", "2024-02-30T14:00:00.000Z")),
+     "Event.csv line 2, field ActivityDateTime: '2024-02-30T14:00:00.000Z' is not a valid date or time"),
+    (dict(Task=(",2024-02-24T09:30:00.000Z,", ",24/02/2024 09:30,")),
+     "Task.csv line 4, field CompletedDateTime: dates that are not ISO 8601: D/M/Y or M/D/Y (line 4: '24/02/2024 09:30'); "
+     "declare the format in the mapping file, e.g. dates: {CompletedDateTime: '%d/%m/%Y'}"),
+], ids=["missing-field", "missing-id", "impossible-date", "foreign-date"])  # fmt: skip
+def test_a_bad_task_or_event_is_named_by_file_line_and_field(tmp_path, replacements, message):
+    assert refused(tmp_path, salesforce(**replacements)) == message
 
 
 def test_a_closed_stage_the_defaults_do_not_know_is_read_from_is_won(tmp_path):

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
+from crm_lab.db import reading
 from crm_lab.importers import import_export
+from crm_lab.leads.features import read_lead_features
 from crm_lab.replay import replay
 from import_exports import SALESFORCE, fetch, stored_events, write_export
 
@@ -74,6 +76,46 @@ def test_the_replay_of_an_import_tells_the_deals_story(imported):
     ]
 
 
+def test_tasks_and_events_become_activities_created_when_done_or_started(imported):
+    _, db, _ = imported
+    assert stored_events(db, "activity") == [
+        ("00T1", "sf-Task-00T1", "created", "2024-02-22T15:00:00Z", 2, {"activity_type": "call", "owner_rep_id": "005B", "lead_id": "00Q2"}),
+        # an opportunity's task: its account is the opportunity's
+        ("00T2", "sf-Task-00T2", "created", "2024-03-10T12:05:00Z", 2,
+         {"activity_type": "email", "owner_rep_id": "005A", "account_id": "001X", "deal_id": "006A"}),
+        # the generic subtype Task defers to Type; done at CompletedDateTime; the contact 00Q1 was
+        # converted into stands for the lead before its conversion
+        ("00T3", "sf-Task-00T3", "created", "2024-02-24T09:30:00Z", 2,
+         {"activity_type": "call", "owner_rep_id": "005A", "account_id": "001X", "lead_id": "00Q1"}),
+        ("00T4", "sf-Task-00T4", "created", "2024-02-23T10:00:00Z", 2, {"activity_type": "task", "owner_rep_id": "005B", "lead_id": "00Q2"}),
+        ("00T4", "sf-Task-00T4:deleted", "deleted", "2024-02-26T10:00:00Z", 4, {}),
+        # ids the export does not hold: a lead by its key prefix 00Q, a case (500) is no deal or account
+        ("00T5", "sf-Task-00T5", "created", "2024-02-24T10:00:00Z", 2, {"activity_type": "email", "owner_rep_id": "005B", "lead_id": "00Q9"}),
+        # after the conversion the contact is not the lead any more
+        ("00U1", "sf-Event-00U1", "created", "2024-03-21T14:00:00Z", 2,
+         {"activity_type": "meeting", "owner_rep_id": "005B", "account_id": "001X", "deal_id": "006A"}),
+        # an all-day event without a Type: a meeting at the start of its ActivityDate
+        ("00U2", "sf-Event-00U2", "created", "2024-02-21T00:00:00Z", 2, {"activity_type": "meeting", "owner_rep_id": "005A", "lead_id": "00Q1"}),
+    ]  # fmt: skip
+    assert fetch(db, "SELECT activity_id, activity_type, account_id, lead_id, deal_id, duration_minutes FROM activities ORDER BY 1") == [
+        ("00T1", "call", None, "00Q2", None, 5),  # 290 seconds
+        ("00T2", "email", "001X", None, "006A", None),
+        ("00T3", "call", "001X", "00Q1", None, None),
+        ("00T5", "email", None, "00Q9", None, None),
+        ("00U1", "meeting", "001X", None, "006A", 45),
+        ("00U2", "meeting", None, "00Q1", None, None),
+    ]
+
+
+def test_the_lead_features_count_the_imported_activities_as_of_each_instant(imported):
+    _, db, _ = imported
+    replay(db)
+    counts = lambda as_of: read_lead_features(con, as_of=as_of, company=None).select("lead_id", "calls", "emails", "meetings", "tasks").rows()  # noqa: E731
+    with reading(db) as con:
+        assert counts("2024-02-25") == [("00Q1", 1, 0, 1, 0), ("00Q2", 1, 0, 0, 1)]
+        assert counts("2024-03-31") == [("00Q1", 1, 0, 1, 0), ("00Q2", 1, 0, 0, 0)]  # 00T4 deleted on 02-26
+
+
 def test_entities_map_users_to_reps_and_accounts_to_accounts(imported):
     _, db, _ = imported
     assert fetch(db, "SELECT company_id, name, home_currency FROM companies") == [("northwind", "northwind", "USD")]
@@ -92,9 +134,10 @@ def test_importing_the_same_export_twice_changes_nothing(imported):
     before = fetch(db, "SELECT count(*), sum(hash(event_id, payload)) FROM events")
     second = import_export(db, folder, fmt="salesforce")
     assert sum(f.rows_loaded for f in second.files if f.table == "events") == 0
-    assert sum(f.events_duplicate for f in second.files) == sum(f.rows_loaded for f in first.files if f.table == "events") == 16
+    assert sum(f.events_duplicate for f in second.files) == sum(f.rows_loaded for f in first.files if f.table == "events") == 24
     assert fetch(db, "SELECT count(*), sum(hash(event_id, payload)) FROM events") == before
     assert fetch(db, "SELECT count(*) FROM deals") == [(2,)]
+    assert fetch(db, "SELECT count(*) FROM activities") == [(6,)]
 
 
 def test_a_rejected_row_names_the_export_file_line_and_field(tmp_path):
@@ -110,6 +153,19 @@ def test_a_rejected_row_names_the_export_file_line_and_field(tmp_path):
     by_table = {(f.file, f.table): f.rows_rejected for f in report.files if f.file == str(folder / "Account.csv")}
     assert by_table == {(str(folder / "Account.csv"), "accounts"): 1, (str(folder / "Account.csv"), "events"): 0}
     assert report.rows_rejected == 1
+
+
+def test_a_call_duration_that_is_not_a_number_rejects_its_task_only(tmp_path):
+    files = dict(SALESFORCE)
+    files["Task.csv"] = files["Task.csv"].replace("Completed,2024-02-22,290,", "Completed,2024-02-22,long,")
+    folder = write_export(tmp_path / "northwind", files)
+    db = tmp_path / "crm.duckdb"
+    report = import_export(db, folder, fmt="salesforce")
+    assert fetch(db, "SELECT file, table_name, line, column_name, value, reason FROM load_rejects") == [
+        (str(folder / "Task.csv"), "activities", 2, "CallDurationInSeconds", "long", "not a whole number")
+    ]
+    assert report.rows_rejected == 1
+    assert fetch(db, "SELECT count(*) FROM activities") == [(5,)]
 
 
 def test_the_company_is_the_folder_name_unless_given(tmp_path):
