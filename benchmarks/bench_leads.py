@@ -1,8 +1,10 @@
 """The exact lead-threshold sweep at scale (~CRM_LAB_BENCH_LEADS leads, default 10M) beside its
 baselines, in the same run:
 
-1. ``crm_lab.leads.sweep`` over every distinct score vs one ``numpy.argsort`` of the same scores:
-   target, the whole sweep within 3x of the sort it starts with;
+1. ``crm_lab.leads.sweep`` over every distinct score vs one ``numpy.argsort`` of the same scores,
+   the sort a sweep needs done the obvious way: target, the whole sweep within 3x of it (with
+   every score >= 0, as here, the sweep sorts packed score-and-outcome keys rather than calling
+   argsort, so it can beat this baseline);
 2. the same sweep vs a naive loop over 100 thresholds that computes the same columns with numpy
    masks at each threshold (routed, conversions, expected conversions, precision, recall, FPR,
    F1, lift, workload, capacity, cost, pipeline, revenue, profit): target, the sweep of *every*

@@ -1,20 +1,24 @@
 """The exact threshold sweep: scikit-learn's curves to the bit, brute force per threshold, money
-and capacity, the best cut-off, and bad input."""
+and capacity, the packed sort against argsort, the best cut-off, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import sys
+from unittest import mock
 
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix_at_thresholds, f1_score, precision_recall_curve, roc_curve
 
 from crm_lab.errors import InvalidArgument
 from crm_lab.leads import best_cutoff, sweep
-from crm_lab.leads.thresholds import SWEEP_COLUMNS
+from crm_lab.leads import thresholds
+from crm_lab.leads.thresholds import SWEEP_COLUMNS, RoutingEconomics, sort_leads, sweep_sorted
 
 
 def tied_leads(n: int, seed: int, levels: int = 20):
@@ -134,6 +138,101 @@ def test_without_probabilities_expected_conversions_are_null():
 def test_negative_zero_and_zero_are_one_cut_off_like_scikit_learn():
     curve = sweep([0.0, -0.0, 1.0], [True, False, True])
     assert curve["routed"].to_list() == [1, 3]
+
+
+# ------------------------------------------------------------------ the packed sort vs argsort
+
+MONEY = {"hours_per_lead": 1.5, "capacity_hours": 20.0, "cost_per_lead": 40.0, "deal_value": 900.0, "win_rate": 0.3}
+# Few distinct values (heavy ties), both zeros, subnormals, and the ends of the float range.
+ODD_SCORES = (0.0, -0.0, 5e-324, 1e-310, 2.2250738585072014e-308, 1e-300, 0.1, 0.3, 0.7, 1.0, 1.5, 1e300,
+              sys.float_info.max)
+
+
+@st.composite
+def odd_leads(draw, pool=ODD_SCORES, max_size=80):
+    n = draw(st.integers(2, max_size))
+    scores = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    converted = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    converted[0], converted[1] = True, False  # both classes
+    return np.array(scores), np.array(converted)
+
+
+def sorted_by_argsort(scores, converted):
+    """The leads sorted by the general path, without probabilities: probabilities that are not
+    the scores object (here an equal copy) take that path whatever the scores."""
+    return dataclasses.replace(sort_leads(scores, converted, scores.copy()), probabilities=None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(odd_leads())
+def test_the_packed_sort_gives_the_argsort_sweep_exactly(data):
+    scores, converted = data
+    economics = RoutingEconomics(**MONEY)
+    with mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed) as packed:
+        fast = sweep(scores, converted, **MONEY)
+        assert packed.call_count == 1
+        general = sweep_sorted(sorted_by_argsort(scores, converted), economics)
+        assert packed.call_count == 1
+    assert fast.equals(general)
+    # Same tie groups, and the same counts at their ends, even for -0.0 and subnormal scores.
+    assert fast["threshold"].to_list() == sorted(set(scores.tolist()), reverse=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(odd_leads(pool=tuple(v for v in ODD_SCORES if v <= 1)))
+@example((np.array([-0.0, -0.0]), np.array([True, False])))
+@example((np.array([0.1] * 7 + [0.7, 0.3] * 5), np.array([True, False] * 8 + [True])))
+def test_with_the_scores_as_probabilities_expected_conversions_are_the_argsort_sums_to_the_bit(data):
+    scores, converted = data
+    with mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed) as packed:
+        fast = sweep(scores, converted, probabilities=scores, **MONEY)
+        general = sweep(scores, converted, probabilities=scores.copy(), **MONEY)
+    assert packed.call_count == 1
+    assert fast.equals(general)
+    # A tie group sums identical values, so its end is bit-identical whatever the order within it
+    # (up to the sign of a zero sum: -0.0 + -0.0 is -0.0, and the packed sort reads -0.0 as 0.0).
+    for column in ("tp", "expected_conversions"):
+        np.testing.assert_array_equal((fast[column].to_numpy() + 0).view(np.int64),
+                                      (general[column].to_numpy() + 0).view(np.int64))
+
+
+@settings(max_examples=100, deadline=None)
+@given(odd_leads(pool=(-2.0, -0.5, -5e-324, -0.0, 0.0, 0.25, 0.5, 3.0)), st.integers(0, 79))
+def test_a_negative_score_takes_the_argsort_path_and_still_equals_scikit_learn(data, where):
+    scores, converted = data
+    scores[where % len(scores)] = -1.0
+    with mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed) as packed:
+        curve = sweep(scores, converted)
+    assert packed.call_count == 0
+    precision, recall, sk_thresholds = precision_recall_curve(converted, scores)
+    np.testing.assert_array_equal(curve["threshold"].to_numpy()[::-1], sk_thresholds)
+    np.testing.assert_array_equal(curve["precision"].to_numpy()[::-1], precision[:-1])
+    np.testing.assert_array_equal(curve["recall"].to_numpy()[::-1], recall[:-1])
+
+
+def test_the_packed_sort_keeps_each_leads_score_and_outcome():
+    scores = np.array([0.5, -0.0, 1e300, 5e-324, 0.5, 0.0, 0.5])
+    converted = np.array([True, True, False, False, False, False, True])
+    leads = sort_leads(scores, converted)
+    assert leads.thresholds.tolist() == [1e300, 0.5, 5e-324, 0.0]
+    assert leads.ends.tolist() == [0, 3, 4, 6]
+    # Within a group the order is unspecified: compare the outcomes per group.
+    groups = np.split(leads.converted, leads.ends[:-1] + 1)
+    assert [sorted(g.tolist()) for g in groups] == [[False], [False, True, True], [False], [False, True]]
+    assert np.signbit(leads.thresholds).sum() == 0  # -0.0 becomes the +0.0 cut-off
+
+
+@settings(max_examples=50, deadline=None)
+@given(odd_leads(), st.randoms(use_true_random=False))
+def test_the_packed_sort_does_not_depend_on_the_input_order(data, random):
+    """So a bootstrap, which resamples positions in the sorted order, gives the same bands for the
+    same leads and seed however they are listed."""
+    scores, converted = data
+    order = list(range(len(scores)))
+    random.shuffle(order)
+    leads, shuffled = sort_leads(scores, converted), sort_leads(scores[order], converted[order])
+    for field in ("thresholds", "ends", "converted"):
+        np.testing.assert_array_equal(getattr(leads, field), getattr(shuffled, field))
 
 
 # --------------------------------------------------------------------------------- best cut-off

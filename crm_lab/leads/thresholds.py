@@ -103,9 +103,16 @@ def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndar
     """Sort once (descending) and find the tie groups; inputs must already be checked.
 
     Passing the scores themselves as ``probabilities`` (the model's probability is the score)
-    reuses the sorted scores instead of sorting a second array."""
-    descending = np.argsort(scores)[::-1]
-    ranked = scores[descending]
+    reuses the sorted scores instead of sorting a second array. The order of leads within a tie
+    group is unspecified: every sweep column is read at the groups' ends."""
+    # The packed sort carries only scores and outcomes, and needs no negative score; separate
+    # probabilities or a negative score take the argsort and its gathers.
+    if (probabilities is None or probabilities is scores) and scores.min() >= 0:
+        ranked, ranked_converted = _sort_packed(scores, converted)
+        descending = None
+    else:
+        descending = np.argsort(scores)[::-1]
+        ranked, ranked_converted = scores[descending], converted[descending]
     # A group ends where the next score differs; the last lead ends the last group.
     last_of_group = np.empty(len(ranked), bool)
     np.not_equal(ranked[1:], ranked[:-1], out=last_of_group[:-1])
@@ -120,9 +127,27 @@ def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndar
     return SortedLeads(
         thresholds=at_group_ends(ranked, ends),
         ends=ends,
-        converted=converted[descending],
+        converted=ranked_converted,
         probabilities=ranked_probabilities,
     )
+
+
+def _sort_packed(scores: np.ndarray, converted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (all >= 0) in descending order and the outcomes in the same order, from one value
+    sort of integers that carry both: several times faster than an argsort and two gathers
+    (and polars sorts uint64 values faster than numpy does).
+
+    Why the packed key works: a positive float64 or +0.0 has its sign bit, the top bit, at 0, and
+    its bit pattern read as a uint64 grows with the value (biased exponent above mantissa,
+    subnormals included). Shifted left by one, the pattern still orders the scores and leaves the
+    bottom bit free for the outcome, so the sorted keys give back every lead's score and outcome
+    exactly. The shift drops the sign bit of -0.0, its only set bit: it becomes +0.0, the same
+    cut-off. Equal keys are identical, so the result depends neither on the sort algorithm nor on
+    the input order."""
+    keys = scores.view(np.uint64) << 1
+    keys |= converted
+    ranked = pl.Series(keys).sort(descending=True).to_numpy()
+    return (ranked >> 1).view(np.float64), (ranked & 1).astype(bool)
 
 
 def at_group_ends(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
