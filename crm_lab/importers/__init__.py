@@ -52,8 +52,8 @@ def import_export(
     fmt : {"salesforce", "mapped"}
         The export's shape.
     mapping : path, optional
-        A YAML mapping (docs/IMPORT.md): required for ``mapped``; for Salesforce it may add stage
-        and lead status names and date formats.
+        A YAML mapping (docs/IMPORT.md): required for ``mapped``; for Salesforce it may add stage,
+        lead status and activity type names and date formats.
     rates : path, optional
         CSV of exchange rates to the corporate currency (``currency,rate[,valid_from,valid_to]``).
     company : str, optional
