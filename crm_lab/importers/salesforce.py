@@ -426,7 +426,7 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
     for sobject, o in objects.items():
         export = o.export
         file = quote_literal(str(export.path))
-        records = f"_sf_{sobject.lower()}s_all"
+        records = f"_sf_{sobject.lower()}s_all"  # created_at: its created event's instant, as _add_deletions reads it
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {records} AS
                 WITH resolved AS (
