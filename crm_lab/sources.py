@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import polars as pl
 
 from crm_lab.contract import LOADABLE_TABLES
 from crm_lab.errors import LoadError
+from crm_lab.file_lines import read_chunks, record_start_lines
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -100,11 +103,11 @@ def fingerprint(inputs: list[InputFile], settings_files: Sequence[str | os.PathL
     """sha256 over each file's table, name and bytes, in load order, then over the settings files
     (an importer's mapping and rates) that turned a foreign export into these inputs."""
     digest = hashlib.sha256()
-    for table, path in [(item.table, item.path) for item in inputs] + [("settings", Path(p)) for p in settings_files]:
+    files = [(item.table, item.path, item.fmt in ("csv", "jsonl")) for item in inputs]
+    for table, path, text in files + [("settings", Path(p), False) for p in settings_files]:
         digest.update(f"{table}\0{path.name}\0".encode())
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+        for chunk in read_chunks(path, count_lines=text):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -163,7 +166,13 @@ def drop_staged(con: duckdb.DuckDBPyConnection, temp_table: str) -> None:
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", params=[temp_table]
     ).fetchall()[0][0]
     con.execute(f"DROP {'VIEW' if is_view else 'TABLE'} {temp_table}")
+    _drop_rows(con, temp_table)
+
+
+def _drop_rows(con: duckdb.DuckDBPyConnection, temp_table: str) -> None:
+    """Drop the rows copied for ``temp_table`` and their start lines, if any."""
     con.execute(f"DROP TABLE IF EXISTS {temp_table}_rows")
+    con.execute(f"DROP TABLE IF EXISTS {temp_table}_rows_lines")
 
 
 def _csv_header(item: InputFile) -> list[str]:
@@ -173,12 +182,9 @@ def _csv_header(item: InputFile) -> list[str]:
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    # CSV line numbers: the header is line 1, so data row k is line k + 1.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
-        "SELECT row_number() OVER () + 1 AS _line, * FROM read_csv(?, all_varchar = true, header = true)",
-        [str(item.path)],
-    )
+    _view_csv(con, item, f"{temp_table}_view")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS SELECT * FROM {temp_table}_view")
+    drop_staged(con, f"{temp_table}_view")
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
@@ -206,7 +212,25 @@ def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) 
         f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
         f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true)"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS SELECT row_number() OVER () + 1 AS _line, * FROM {temp_table}_rows")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS {_numbered(con, item, temp_table, header=True)}")
+
+
+def _numbered(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, header: bool) -> str:
+    """``{temp_table}_rows`` with ``_line``, the line each record starts on: record k is line k
+    (+1 after a header) unless the file has blank lines or values spanning lines (see
+    :mod:`crm_lab.file_lines`); then a table of start lines is joined by record number."""
+    rows = f"{temp_table}_rows"
+    records = con.sql(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
+    starts = record_start_lines(item.path, records, header=header, fmt=item.fmt)
+    if starts is None:
+        return f"SELECT row_number() OVER () + {int(header)} AS _line, * FROM {rows}"
+    con.register("_start_lines", pl.DataFrame({"_record": np.arange(1, records + 1), "_line": starts}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows}_lines AS SELECT * FROM _start_lines")
+    con.unregister("_start_lines")
+    return (
+        f"SELECT l._line, r.* EXCLUDE (_record) FROM (SELECT row_number() OVER () AS _record, * FROM {rows}) r "
+        f"JOIN {rows}_lines l USING (_record)"
+    )
 
 
 _VIEWS = {"csv": _view_csv, "parquet": _view_parquet}
@@ -230,11 +254,12 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str
         f"'{name.replace(chr(39), chr(39) * 2)}': '{'JSON' if name.lower() == 'payload' else 'VARCHAR'}'" for name in names
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
-        "SELECT row_number() OVER () AS _line, * "
-        f"FROM read_json(?, format = 'newline_delimited', columns = {{{columns}}})",
+        f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
+        f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {{{columns}}})",
         [str(item.path)],
     )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS {_numbered(con, item, temp_table, header=False)}")
+    _drop_rows(con, temp_table)
 
 
 def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:

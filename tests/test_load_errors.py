@@ -196,3 +196,67 @@ def test_line_numbers_hold_deep_in_a_file_read_in_parallel(db, tmp_path, fmt):
 
     assert query(db, "SELECT line, value FROM load_rejects") == [(line, "abc")]
     assert query(db, "SELECT count(*) FROM deals") == [(n - 1,)]
+
+
+def _reject_lines(db) -> list[tuple[int, str]]:
+    from tests.conftest import query
+
+    return query(db, "SELECT line, value FROM load_rejects ORDER BY line")
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_a_reject_names_the_line_it_is_on_after_values_that_span_lines_and_blank_lines(db, tmp_path, ending):
+    # Line numbers, as an editor shows them:
+    # 1 header / 2-4 d1 (a three-line name) / 5 d2 (bad) / 6 blank / 7 d3 (bad) / 8-9 d4 / 10 d5 (bad)
+    lines = [
+        "company_id,deal_id,name,amount",
+        'c1,d1,"first', "second", 'third",1.00',
+        "c1,d2,two,bad2",
+        "",
+        "c1,d3,three,bad3",
+        'c1,d4,"a ""quoted""', 'name",4.00',
+        "c1,d5,five,bad5",
+    ]
+    path = tmp_path / "deals.csv"
+    path.write_bytes(ending.join(lines).encode())  # and no line break after the last record
+    load(db, [path])
+    assert _reject_lines(db) == [(5, "bad2"), (7, "bad3"), (10, "bad5")]
+    from tests.conftest import query
+
+    assert query(db, "SELECT deal_id, name FROM deals ORDER BY deal_id") == [
+        ("d1", "first\nsecond\nthird".replace("\n", ending)), ("d4", 'a "quoted"\nname'.replace("\n", ending))]
+
+
+def test_a_reject_names_its_line_in_json_lines_with_blank_lines(db, tmp_path):
+    path = tmp_path / "deals.jsonl"
+    path.write_text('{"company_id": "c1", "deal_id": "d1", "amount": "1.00"}\n\n\n'
+                    '{"company_id": "c1", "deal_id": "d2", "amount": "bad"}\n', encoding="utf-8")
+    load(db, [path])
+    assert _reject_lines(db) == [(4, "bad")]
+
+
+def test_an_import_names_the_line_a_record_starts_on(db, tmp_path):
+    # A Salesforce export with a multi-line Description before a record missing its StageName.
+    import duckdb
+
+    from crm_lab.importers.exports import read_export, require_values
+
+    path = tmp_path / "Opportunity.csv"
+    path.write_text('Id,StageName,Description\n006A,Prospecting,"two\nlines"\n006B,,x\n', encoding="utf-8")
+    con = duckdb.connect()
+    export = read_export(con, path, "_sf_opportunity", ("Id", "StageName"))
+    with pytest.raises(LoadError) as caught:
+        require_values(con, export, ("StageName",))
+    assert str(caught.value) == f"{path} line 4, field StageName: required value is missing"
+
+
+def test_start_lines_fall_back_to_record_numbers_when_the_dialects_disagree(tmp_path):
+    # DuckDB sniffs ';' and reads one record with a two-line value; Python's csv (',') sees two
+    # records, so it cannot say where DuckDB's records start: the record numbers stand.
+    from crm_lab.file_lines import record_start_lines
+
+    path = tmp_path / "deals.csv"
+    path.write_text('a;b\n1;"x\ny"\n', encoding="utf-8")
+    assert record_start_lines(path, 1, header=True, fmt="csv") is None
+    path.write_text('a,b\n1,"x\ny"\n2,z\n', encoding="utf-8")
+    assert record_start_lines(path, 2, header=True, fmt="csv").tolist() == [2, 4]
