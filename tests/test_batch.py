@@ -173,3 +173,21 @@ def test_a_run_that_overstays_its_timeout_fails_and_the_others_finish(tmp_path, 
     assert outcomes["slow"]["error"] == "timed out after 3 s"
     assert outcomes["slow"]["seconds"] < 60
     assert (tmp_path / "reports" / "slow" / "slow.ipynb").exists(), "the evidence is kept"
+
+
+def test_a_report_says_where_to_use_its_widgets_instead_of_printing_their_repr(tmp_path):
+    import nbformat
+
+    from crm_lab.batch.execute import WIDGET_MIME, _export_html
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("display(panel)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        WIDGET_MIME: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "text/plain": "VBox(children=(FloatSlider(value=1.0, description='win rate x'),))"})]
+    notebook.cells = [cell]
+    path = tmp_path / "report.ipynb"
+    nbformat.write(notebook, str(path))
+    html = _export_html(path).read_text(encoding="utf-8")
+    assert "VBox(" not in html and WIDGET_MIME not in html
+    assert "(interactive controls: open the notebook in JupyterLab to use them)" in html

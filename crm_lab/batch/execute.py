@@ -114,16 +114,18 @@ class _Watchdog:
 
 def _export_html(notebook_path: Path) -> Path:
     """HTML that shows everything offline: code hidden, charts as embedded images, widget views
-    (which need a renderer from a CDN) replaced by their text fallback, remote scripts removed."""
+    (which need a renderer from a CDN) replaced by a line saying where to use them, remote
+    scripts removed."""
     nb = nbformat.read(str(notebook_path), as_version=4)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             data = output.get("data")
             if data and WIDGET_MIME in data:
-                data.pop(WIDGET_MIME)
-                if not data:
-                    data["text/plain"] = "(interactive widget: open the notebook to use it)"
+                # Its text fallback is the widget's repr (VBox(children=(FloatSlider(...): a
+                # sentence reads better in a report.
+                data.clear()
+                data["text/plain"] = "(interactive controls: open the notebook in JupyterLab to use them)"
     exporter = HTMLExporter(exclude_input=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
     target = notebook_path.with_suffix(".html")

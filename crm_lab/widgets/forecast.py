@@ -16,7 +16,8 @@ from crm_lab.forecast.charts import fan_chart
 from crm_lab.forecast.inputs import ForecastInputs
 from crm_lab.forecast.run import check_target, scenario_samples
 from crm_lab.forecast.scenarios import Scenario
-from crm_lab.widgets.panel import Memo, Panel, figure_png, frame_html, percent, whole_units
+from crm_lab.tables import frame_html, percentage, whole_units
+from crm_lab.widgets.panel import Memo, Panel, figure_png
 
 KNOBS = ("win_rate", "deal_size", "slip_days", "new_pipeline")
 
@@ -120,7 +121,7 @@ class ForecastPanel(Panel):
             if target is not None:
                 chance = f"P(≥ {whole_units(target)})"
                 columns[chance] = [baseline.p_target, scenario.p_target]
-                formats[chance] = percent
+                formats[chance] = percentage
             self.table.value = frame_html(pl.DataFrame(columns), formats)
             window = self.case.window
             self.chart.value = figure_png(fan_chart(self.samples(self.scenario), window, target=target,

@@ -17,7 +17,6 @@ from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import polars as pl
 
 from crm_lab.errors import CrmLabError
 
@@ -32,29 +31,6 @@ def figure_png(fig) -> bytes:
     finally:
         plt.close(fig)
     return buffer.getvalue()
-
-
-def whole_units(value: float) -> str:
-    """Money as analysts read it on a dashboard: whole units with thousands separators."""
-    return f"{value:,.0f}"
-
-
-def percent(value: float) -> str:
-    return f"{value:.1%}"
-
-
-def frame_html(frame: pl.DataFrame, formats: dict[str, Callable[[Any], str]] | None = None) -> str:
-    """A small polars frame as an HTML table, each column through its formatter (``str`` by default)."""
-    formats = formats or {}
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
-    rows = []
-    for row in frame.iter_rows():
-        cells = (
-            formats.get(name, str)(value) if value is not None else ""
-            for name, value in zip(frame.columns, row)
-        )
-        rows.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>")
-    return f'<table class="crm-lab-table"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 class Memo:
