@@ -191,3 +191,21 @@ def test_a_report_says_where_to_use_its_widgets_instead_of_printing_their_repr(t
     html = _export_html(path).read_text(encoding="utf-8")
     assert "VBox(" not in html and WIDGET_MIME not in html
     assert "(interactive controls: open the notebook in JupyterLab to use them)" in html
+
+
+def test_a_run_kept_from_an_earlier_batch_is_marked_stale_when_the_spec_or_data_moved_on(tmp_path, db):
+    from crm_lab.batch.run import _stale_reason
+
+    runs = [{"name": "a", "notebook": TINY}, {"name": "b", "notebook": TINY}]
+    run_batch(write_spec(tmp_path, runs), db, jobs=1)
+    runs[1]["parameters"] = {"weeks": 2}
+    again = run_batch(write_spec(tmp_path, runs), db, jobs=1, only=["a"])
+    assert {r["name"]: r["stale"] for r in again.runs if r["name"] == "b"} == {
+        "b": "the spec gives this run other parameters now"}
+    assert again.stale == ["b"] and "stale (kept from an earlier batch): b (rerun them with --only)" in again.summary()
+    index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "test: 2 run(s), 0 failed, 1 stale" in index and "run it again with <code>--only b</code>" in index
+    # Same parameters, other data; and a record from before fingerprints were kept cannot tell.
+    record = {"parameters": {"weeks": 4}, "input_fingerprint": "old"}
+    assert _stale_reason(record, {"weeks": 4}, "new") == "the database's data changed since it ran"
+    assert _stale_reason({"parameters": {"weeks": 4}}, {"weeks": 4}, "new") is None

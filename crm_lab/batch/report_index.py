@@ -16,6 +16,7 @@ th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #ddd; ver
 th { background: #f4f4f4; }
 .ok { color: #1a7f37; font-weight: 600; }
 .failed { color: #c62828; font-weight: 600; }
+.stale { color: #9a6700; font-weight: normal; }
 code { font-size: 0.85em; white-space: pre-wrap; }
 """
 
@@ -28,6 +29,9 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
             if run.get(key):
                 links.append(f'<a href="{html.escape(os.path.relpath(run[key], out_dir))}">{label}</a>')
         error = f"<br><code>{html.escape(run['error'])}</code>" if run.get("error") else ""
+        if run.get("stale"):
+            error += (f'<br><span class="stale">stale: {html.escape(run["stale"])}; '
+                      f"run it again with <code>--only {html.escape(run['name'])}</code></span>")
         rows.append(
             "<tr>"
             f"<td>{html.escape(run['name'])}</td>"
@@ -39,7 +43,8 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
             "</tr>"
         )
     failed = sum(run["status"] != "ok" for run in manifest["runs"])
-    title = f"{manifest['pipeline']}: {len(manifest['runs'])} run(s), {failed} failed"
+    stale = sum(bool(run.get("stale")) for run in manifest["runs"])
+    title = f"{manifest['pipeline']}: {len(manifest['runs'])} run(s), {failed} failed" + (f", {stale} stale" if stale else "")
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>

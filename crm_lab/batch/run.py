@@ -34,10 +34,16 @@ class BatchResult:
     def failed(self) -> list[str]:
         return sorted(run["name"] for run in self.runs if run["status"] != "ok")
 
+    @property
+    def stale(self) -> list[str]:
+        return sorted(run["name"] for run in self.runs if run.get("stale"))
+
     def summary(self) -> str:
         lines = [f"batch {self.batch_id}: {len(self.runs)} run(s), {len(self.failed)} failed", self.ledger_note]
         if self.failed:
             lines.append(f"failed: {', '.join(self.failed)} (rerun them alone with --retry-failed)")
+        if self.stale:
+            lines.append(f"stale (kept from an earlier batch): {', '.join(self.stale)} (rerun them with --only)")
         lines.append(f"index: {self.index}")
         return "\n".join(lines)
 
@@ -90,10 +96,16 @@ def run_batch(
     outcomes = _execute(planned, out_dir, jobs, scheduler)
     for outcome in outcomes:
         outcome["batch_id"] = batch_id
-    # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome.
+        outcome["input_fingerprint"] = fingerprint
+    # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome, marked
+    # stale when the spec now gives them other parameters or the data changed since.
     rerun = {o["name"] for o in outcomes}
-    in_spec = {run.name for run in spec.runs}
-    kept = [r for r in (previous or {}).get("runs", []) if r["name"] in in_spec and r["name"] not in rerun]
+    current = {run.name: _with_batch_parameters(run, spec, db_path, out_dir)["parameters"] for run in spec.runs}
+    kept = [
+        {**r, "stale": _stale_reason(r, current[r["name"]], fingerprint)}
+        for r in (previous or {}).get("runs", [])
+        if r["name"] in current and r["name"] not in rerun
+    ]
     manifest = {
         "pipeline": spec.name,
         "spec": str(spec.path),
@@ -113,6 +125,16 @@ def run_batch(
 def ingest_only(out_dir: str | os.PathLike, db_path: str | os.PathLike = DEFAULT_DB) -> str:
     """Write a batch's results that were kept on disk because the database was busy."""
     return ingest(Path(db_path).resolve(), Path(out_dir).resolve(), [])
+
+
+def _stale_reason(record: dict[str, Any], parameters: dict[str, Any], fingerprint: str) -> str | None:
+    """Why a kept outcome no longer shows what this batch would: None when it still does (or,
+    for a record from before fingerprints were kept, when that cannot be told)."""
+    if record["parameters"] != parameters:
+        return "the spec gives this run other parameters now"
+    if record.get("input_fingerprint", fingerprint) != fingerprint:
+        return "the database's data changed since it ran"
+    return None
 
 
 def _select(spec: PipelineSpec, only: list[str] | None, retry_failed: bool, previous: dict | None) -> list[RunSpec]:
