@@ -211,3 +211,25 @@ def test_opportunities_without_history_are_created_then_closed_at_their_close_da
           "amount": 500.0, "currency": "USD", "expected_close_date": "2024-04-30"}),
         ("006B", "sf-Opportunity-006B:closed", "lost", "2024-04-30T00:00:00Z", 4, {"lost_reason": "price"}),
     ]  # fmt: skip
+
+
+def test_an_open_task_is_not_engagement_until_it_is_done(tmp_path):
+    files = dict(SALESFORCE)
+    header, *rows = files["Task.csv"].strip().split("\n")
+    open_call = "00T6,00Q2,,,005B,Follow-up call,Call,Call,Not Started,2024-03-05,,,2024-02-23T11:00:00.000Z,2024-02-23T11:00:00.000Z,false,false"
+    files["Task.csv"] = "\n".join([header + ",IsClosed", *(row + ",true" for row in rows), open_call]) + "\n"
+    folder = write_export(tmp_path / "northwind", files)
+    db = tmp_path / "crm.duckdb"
+    report = import_export(db, folder, fmt="salesforce")
+    assert fetch(db, "SELECT count(*) FROM activities WHERE activity_id = '00T6'") == [(0,)]
+    assert fetch(db, "SELECT count(*) FROM events WHERE aggregate_id = '00T6'") == [(0,)]
+    assert f"  {folder / 'Task.csv'}: 1 open Task(s) (IsClosed false) not imported; each counts once it is done" in report.summary()
+    # Done since: the next import of the export adds it, as of when it was done.
+    done_call = open_call.replace("Not Started,2024-03-05,,,2024-02-23T11:00:00.000Z,2024-02-23T11:00:00.000Z,false,false",
+                                  "Completed,2024-03-05,,2024-03-05T16:00:00.000Z,2024-02-23T11:00:00.000Z,2024-03-05T16:00:00.000Z,false,true")
+    files["Task.csv"] = files["Task.csv"].replace(open_call, done_call)
+    write_export(folder, files)
+    again = import_export(db, folder, fmt="salesforce")
+    assert "open Task" not in again.summary()
+    assert ("00T6", "sf-Task-00T6", "created", "2024-03-05T16:00:00Z", 2,
+            {"activity_type": "call", "owner_rep_id": "005B", "lead_id": "00Q2"}) in stored_events(db, "activity")

@@ -78,7 +78,7 @@ def import_export(
     from crm_lab.importers.mapped import read_mapped
     from crm_lab.importers.mapping import Mapping, read_mapping
     from crm_lab.importers.salesforce import read_salesforce
-    from crm_lab.importers.staging import NativeRows, as_inputs
+    from crm_lab.importers.staging import NativeRows, as_inputs, notes
     from crm_lab.load import load
 
     if fmt not in FORMATS:
@@ -101,7 +101,10 @@ def import_export(
         derive_events(con, company)
         rows.append(NativeRows("events", "_import_events", {}))
         inputs = as_inputs(con, rows)
+        passed_over = notes(con)
     finally:
         con.close()
     settings_files = tuple(Path(p) for p in (mapping, rates) if p is not None)
-    return load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
+    report = load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
+    report.skipped.extend(passed_over)
+    return report

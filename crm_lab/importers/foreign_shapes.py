@@ -168,7 +168,7 @@ def _salesforce_queries() -> dict[str, str]:
         "Task": f"""SELECT activity_id AS Id, WhoId, WhatId, account_id AS AccountId, owner_rep_id AS OwnerId,
                    {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} AS Subject,
                    CASE WHEN activity_type <> 'task' THEN {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} END AS Type,
-                   {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} AS TaskSubtype, 'Completed' AS Status,
+                   {_case('activity_type', SALESFORCE_TASK_SUBTYPES)} AS TaskSubtype, 'Completed' AS Status, true AS IsClosed,
                    CAST(occurred_at AS DATE) AS ActivityDate, duration_minutes * 60 AS CallDurationInSeconds,
                    CreatedDate, LastModifiedDate, IsDeleted
             FROM ({activities}) WHERE activity_type <> 'meeting' ORDER BY activity_id""",

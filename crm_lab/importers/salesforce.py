@@ -31,7 +31,7 @@ from crm_lab.importers.stages import (
     name_table,
     resolve_names,
 )
-from crm_lab.importers.staging import NativeRows, company_rows, deal_rows
+from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, note
 from crm_lab.typing_checks import quote_literal
 
 OPPORTUNITY_FIELDS = {"Owner": "owner_rep_id", "Name": "name", "Account": "account_id", "Loss_Reason__c": "lost_reason"}
@@ -366,11 +366,13 @@ class _ActivityObject(NamedTuple):
     occurred_at: str
     minutes: str
     source_columns: dict[str, str]  # native column -> the export field behind it (for rejects)
+    done: str = "true"  # which rows happened: an open Task is planned work, not engagement
 
 
 def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, account, mapping: Mapping, t) -> list[NativeRows]:
     """Tasks and events as ``activities`` rows and activity events: ``created`` when the task
-    was done (CompletedDateTime, else CreatedDate) or the event starts, ``deleted`` for a row
+    was done (CompletedDateTime, else CreatedDate; an open Task is left out) or the event
+    starts, ``deleted`` for a row
     flagged IsDeleted. WhoId and WhatId resolve to the lead, deal and account they are: an id of
     the export's own Lead, Opportunity or Account file, else by its key prefix (00Q, 006, 001);
     a contact a lead was converted into (Lead.ConvertedContactId) stands for that lead up to
@@ -387,7 +389,13 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
             f"coalesce({t(task, 'CompletedDateTime')}, {t(task, 'CreatedDate')})",
             _seconds_as_minutes(task.column("CallDurationInSeconds")),
             {"activity_type": "TaskSubtype", "occurred_at": "CreatedDate", "duration_minutes": "CallDurationInSeconds"},
+            f"lower(trim(coalesce({task.column('IsClosed')}, 'true'))) NOT IN ('false', '0')",
         )  # fmt: skip
+        # A cadence schedules calls and emails weeks ahead: counted as engagement, an open Task
+        # would credit a lead with contact it never had. It is imported once it is done.
+        open_tasks = con.sql(f"SELECT count(*) FROM {task.table} WHERE NOT ({objects['Task'].done})").fetchall()[0][0]
+        if open_tasks:
+            note(con, f"{task.path}: {open_tasks} open Task(s) (IsClosed false) not imported; each counts once it is done")
     if event is not None:
         start = f"coalesce({t(event, 'ActivityDateTime')}, {t(event, 'StartDateTime')}, CAST({t(event, 'ActivityDate', True)} AS TIMESTAMPTZ), {t(event, 'CreatedDate')})"
         objects["Event"] = _ActivityObject(
@@ -401,7 +409,7 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
             f"""CREATE OR REPLACE TEMP TABLE _sf_{sobject.lower()}_typed AS
                 SELECT *, {o.type_name} AS _type_name, {o.type_field} AS _type_field, {o.occurred_at} AS _at,
                        {o.minutes} AS _minutes, {t(o.export, 'LastModifiedDate')} AS _modified
-                FROM {o.export.table}"""
+                FROM {o.export.table} WHERE {o.done}"""
         )
     seen: dict[str, tuple[Path, int, None, str]] = {}
     for sobject, o in objects.items():

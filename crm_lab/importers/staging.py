@@ -89,3 +89,14 @@ def _stager(arrow):
             con.unregister("_import_staged_rows")
 
     return stage
+
+
+def note(con: duckdb.DuckDBPyConnection, text: str) -> None:
+    """A line for the load summary about what an importer passed over, and why."""
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _import_notes (note VARCHAR)")
+    con.execute("INSERT INTO _import_notes VALUES (?)", [text])
+
+
+def notes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    con.execute("CREATE TEMP TABLE IF NOT EXISTS _import_notes (note VARCHAR)")
+    return [text for (text,) in con.sql("SELECT note FROM _import_notes ORDER BY rowid").fetchall()]
