@@ -15,12 +15,12 @@ import polars as pl
 from crm_lab.leads.analysis import LeadSweepResult
 from crm_lab.leads.charts import threshold_chart
 from crm_lab.leads.thresholds import CutoffChoice, best_cutoff, format_objective
-from crm_lab.tables import frame_html, percentage, whole_units
+from crm_lab.tables import decimals, frame_html, percentage, whole_units
 from crm_lab.widgets.panel import Memo, Panel, figure_png
 
 ROW_COLUMNS = ("routed", "tp", "precision", "recall", "workload_hours", "within_capacity", "cost", "revenue", "profit")
 ROW_FORMATS = {"precision": percentage, "recall": percentage, "cost": whole_units, "revenue": whole_units,
-               "profit": whole_units, "workload_hours": lambda v: f"{v:,.1f}"}
+               "profit": whole_units, "workload_hours": decimals(1)}
 
 
 def routed_at(table: pl.DataFrame, cutoff: float) -> pl.DataFrame:
