@@ -58,15 +58,18 @@ def decimals(places: int) -> Format:
     return lambda value: f"{value:,.{places}f}"
 
 
-def frame_html(frame: pl.DataFrame, formats: Mapping[str, Format] | None = None) -> str:
+def frame_html(frame: pl.DataFrame, formats: Mapping[str, Format] | None = None, *, gap_after: int | None = None) -> str:
     """A small frame as an HTML table, each column through its formatter (:func:`number` by
-    default); numbers are right-aligned, text left. Empty cells for nulls."""
+    default); numbers are right-aligned, text left. Empty cells for nulls. ``gap_after``: a row
+    of ellipses after that many rows (where a long frame was cut)."""
     formats = formats or {}
     # Numbers right, text left, whatever the notebook's or report's stylesheet does by default.
     align = {name: f' style="text-align:{"right" if dtype.is_numeric() else "left"}"' for name, dtype in frame.schema.items()}
     head = "".join(f"<th{align[name]}>{html.escape(name)}</th>" for name in frame.columns)
     rows = []
     for row in frame.iter_rows():
+        if len(rows) == gap_after:
+            rows.append("<tr>" + "<td>…</td>" * frame.width + "</tr>")
         cells = (
             f"<td{align[name]}>{html.escape(formats.get(name, number)(value)) if value is not None else ''}</td>"
             for name, value in zip(frame.columns, row)
@@ -94,24 +97,18 @@ class Table:
         head, tail = self.shown()
         if tail is None:
             return frame_html(head, self.formats)
-        # The gap row goes between the head's rows and the tail's, inside one table.
-        top, bottom = frame_html(head, self.formats), frame_html(tail, self.formats)
-        gap = "<tr>" + "<td>…</td>" * self.frame.width + "</tr>"
-        body = top[: top.rindex("</tbody>")] + gap + bottom[bottom.index("<tbody>") + len("<tbody>"):]
-        return f'{body}<p class="crm-lab-table-note">{self.max_rows} of {self.frame.height:,} rows shown</p>'
+        table = frame_html(pl.concat([head, tail]), self.formats, gap_after=head.height)
+        return f'{table}<p class="crm-lab-table-note">{self.max_rows} of {self.frame.height:,} rows shown</p>'
 
     def __repr__(self) -> str:
         head, tail = self.shown()
-        rows = [list(self.frame.columns)]
-        for part in (head, tail):
-            if part is None:
-                continue
-            if part is tail:
-                rows.append(["…"] * self.frame.width)
-            for row in part.iter_rows():
-                rows.append([self.formats.get(n, number)(v) if v is not None else "" for n, v in zip(self.frame.columns, row)])
-        widths = [max(len(r[i]) for r in rows) for i in range(self.frame.width)]
-        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in rows)
+        cells = [list(self.frame.columns)]
+        for row in (head if tail is None else pl.concat([head, tail])).iter_rows():
+            if tail is not None and len(cells) - 1 == head.height:
+                cells.append(["…"] * self.frame.width)
+            cells.append([self.formats.get(n, number)(v) if v is not None else "" for n, v in zip(self.frame.columns, row)])
+        widths = [max(len(r[i]) for r in cells) for i in range(self.frame.width)]
+        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in cells)
 
 
 def table(
