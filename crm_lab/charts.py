@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import polars as pl
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 WATERFALL_STEPS = (
     ("start", "Start", 1),
@@ -19,10 +19,18 @@ WATERFALL_STEPS = (
 
 
 def money(value: float) -> str:
-    return f"{value / 1e6:,.2f}M" if abs(value) >= 1e6 else f"{value / 1e3:,.1f}k"
+    """An amount for a chart label: 3.52M, 374.3k, 0."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    if abs(value) >= 1e3:
+        return f"{value / 1e3:,.1f}k"
+    return f"{value:,.0f}"
 
 
 MONEY_AXIS = FuncFormatter(lambda value, _: money(value))
+# The value axis of a bar or line chart: amounts (3.5M rather than matplotlib's 1e6 offset) or
+# shares in 0..1 as percentages.
+AXES = {"money": MONEY_AXIS, "share": PercentFormatter(xmax=1.0, decimals=0)}
 
 
 def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
@@ -55,21 +63,27 @@ def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
     return fig
 
 
-def bar_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None):
+def bar_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None, *, axis: str | None = None):
+    """``axis``: ``"money"`` or ``"share"`` to label the values as amounts or percentages."""
     fig, ax = plt.subplots(figsize=(8, 3.5))
     ax.bar([str(v) for v in frame[x].to_list()], [float(v or 0) for v in frame[y].to_list()], color="#4C72B0")
     ax.set_title(title)
     ax.set_ylabel(ylabel or y)
+    if axis:
+        ax.yaxis.set_major_formatter(AXES[axis])
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     return fig
 
 
-def line_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None):
+def line_chart(frame: pl.DataFrame, x: str, y: str, title: str, ylabel: str | None = None, *, axis: str | None = None):
+    """``axis`` as for :func:`bar_chart`."""
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.plot(frame[x].to_list(), [float(v or 0) for v in frame[y].to_list()], color="#4C72B0")
     ax.set_title(title)
     ax.set_ylabel(ylabel or y)
+    if axis:
+        ax.yaxis.set_major_formatter(AXES[axis])
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
