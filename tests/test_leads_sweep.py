@@ -3,6 +3,7 @@ and capacity, the packed sort against argsort, the best cut-off, and bad input."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -163,16 +164,27 @@ def sorted_by_argsort(scores, converted):
     return dataclasses.replace(sort_leads(scores, converted, scores.copy()), probabilities=None)
 
 
+@contextlib.contextmanager
+def fast_path(tied: bool | None):
+    """Count the calls of the sweep's two fast paths, tallying leads per score (heavily tied
+    scores) and the packed sort; ``tied`` forces the choice, None leaves it to the sample."""
+    with contextlib.ExitStack() as stack:
+        if tied is not None:
+            stack.enter_context(mock.patch.object(thresholds, "_heavily_tied", return_value=tied))
+        yield (stack.enter_context(mock.patch.object(thresholds, "_tally_packed", wraps=thresholds._tally_packed)),
+               stack.enter_context(mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed)))
+
+
 @settings(max_examples=200, deadline=None)
-@given(odd_leads())
-def test_the_packed_sort_gives_the_argsort_sweep_exactly(data):
+@given(odd_leads(), st.booleans())
+def test_both_fast_paths_give_the_argsort_sweep_exactly(data, tied):
     scores, converted = data
     economics = RoutingEconomics(**MONEY)
-    with mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed) as packed:
+    with fast_path(tied) as (tally, packed):
         fast = sweep(scores, converted, **MONEY)
-        assert packed.call_count == 1
+        assert (tally.call_count, packed.call_count) == ((1, 0) if tied else (0, 1))
         general = sweep_sorted(sorted_by_argsort(scores, converted), economics)
-        assert packed.call_count == 1
+        assert packed.call_count == (0 if tied else 1)
     assert fast.equals(general)
     # Same tie groups, and the same counts at their ends, even for -0.0 and subnormal scores.
     assert fast["threshold"].to_list() == sorted(set(scores.tolist()), reverse=True)
@@ -184,7 +196,7 @@ def test_the_packed_sort_gives_the_argsort_sweep_exactly(data):
 @example((np.array([0.1] * 7 + [0.7, 0.3] * 5), np.array([True, False] * 8 + [True])))
 def test_with_the_scores_as_probabilities_expected_conversions_are_the_argsort_sums_to_the_bit(data):
     scores, converted = data
-    with mock.patch.object(thresholds, "_sort_packed", wraps=thresholds._sort_packed) as packed:
+    with fast_path(tied=False) as (_, packed):
         fast = sweep(scores, converted, probabilities=scores, **MONEY)
         general = sweep(scores, converted, probabilities=scores.copy(), **MONEY)
     assert packed.call_count == 1
@@ -194,6 +206,32 @@ def test_with_the_scores_as_probabilities_expected_conversions_are_the_argsort_s
     for column in ("tp", "expected_conversions"):
         np.testing.assert_array_equal((fast[column].to_numpy() + 0).view(np.int64),
                                       (general[column].to_numpy() + 0).view(np.int64))
+
+
+@settings(max_examples=200, deadline=None)
+@given(odd_leads(pool=tuple(v for v in ODD_SCORES if v <= 1)))
+def test_tallied_expected_conversions_are_the_exact_sums_to_rounding(data):
+    """The tally multiplies each score by its number of leads instead of adding it once per lead;
+    every other column is the argsort path's exactly."""
+    scores, converted = data
+    with fast_path(tied=True) as (tally, _):
+        tallied = sweep(scores, converted, probabilities=scores, **MONEY)
+    assert tally.call_count == 1
+    general = sweep(scores, converted, probabilities=scores.copy(), **MONEY)
+    assert tallied.drop("expected_conversions").equals(general.drop("expected_conversions"))
+    exact = [math.fsum(scores[scores >= t]) for t in tallied["threshold"]]
+    assert tallied["expected_conversions"].to_list() == pytest.approx(exact, rel=1e-13, abs=1e-300)
+
+
+def test_the_sample_sends_tied_scores_to_the_tally_and_distinct_scores_to_the_sort():
+    rng = np.random.default_rng(7)
+    probabilities = rng.beta(2.0, 5.0, 200_000)
+    converted = rng.random(len(probabilities)) < probabilities
+    for scores, tied in ((probabilities, False), (np.round(probabilities, 3), True),
+                         (rng.integers(0, 101, len(probabilities)).astype(float), True)):
+        with fast_path(None) as (tally, packed):
+            sweep(scores, converted)
+        assert (tally.call_count, packed.call_count) == ((1, 0) if tied else (0, 1))
 
 
 @settings(max_examples=100, deadline=None)

@@ -107,7 +107,7 @@ def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndar
     group is unspecified: every sweep column is read at the groups' ends."""
     # The packed sort carries only scores and outcomes, and needs no negative score; separate
     # probabilities or a negative score take the argsort and its gathers.
-    if (probabilities is None or probabilities is scores) and scores.min() >= 0:
+    if _packable(scores, probabilities):
         ranked, ranked_converted = _sort_packed(scores, converted)
         descending = None
     else:
@@ -247,6 +247,8 @@ def sweep(
     if probabilities is not None:
         probabilities = _checks.probabilities_array("probabilities", probabilities, len(scores))
     economics = RoutingEconomics(hours_per_lead, capacity_hours, cost_per_lead, deal_value, win_rate)
+    if _packable(scores, probabilities) and _heavily_tied(scores):
+        return _curve(_tally_packed(scores, converted, with_probabilities=probabilities is not None), economics)
     return sweep_sorted(sort_leads(scores, converted, probabilities), economics)
 
 
@@ -254,13 +256,73 @@ def sweep_sorted(leads: SortedLeads, economics: RoutingEconomics) -> pl.DataFram
     """:func:`sweep` on leads already sorted by :func:`sort_leads`."""
     # A uint8 view: numpy's cumulative sum of booleans takes a slow casting path.
     tp = at_group_ends(np.cumsum(leads.converted.view(np.uint8), dtype=np.int64), leads.ends)
-    counts = pl.DataFrame({"threshold": leads.thresholds, "routed": leads.ends + 1, "tp": tp})
-    if leads.probabilities is None:
+    expected = None
+    if leads.probabilities is not None:
+        expected = at_group_ends(np.cumsum(leads.probabilities), leads.ends)
+    return _curve(Cutoffs(leads.thresholds, leads.ends + 1, tp, expected), economics)
+
+
+@dataclass(frozen=True)
+class Cutoffs:
+    """Cumulative counts at each distinct score, highest first: the sweep before its ratios."""
+
+    thresholds: np.ndarray
+    routed: np.ndarray  # leads with score >= threshold
+    tp: np.ndarray  # converted leads among them
+    expected: np.ndarray | None  # sum of their probabilities
+
+
+def _curve(cutoffs: Cutoffs, economics: RoutingEconomics) -> pl.DataFrame:
+    counts = pl.DataFrame({"threshold": cutoffs.thresholds, "routed": cutoffs.routed, "tp": cutoffs.tp})
+    if cutoffs.expected is None:
         expected = pl.lit(None, dtype=pl.Float64)
     else:
-        expected = pl.Series(at_group_ends(np.cumsum(leads.probabilities), leads.ends))
-    curve = with_curve_columns(counts, int(tp[-1]), leads.leads, economics)
+        expected = pl.Series(cutoffs.expected)
+    curve = with_curve_columns(counts, int(cutoffs.tp[-1]), int(cutoffs.routed[-1]), economics)
     return curve.with_columns(expected_conversions=expected).select(SWEEP_COLUMNS)
+
+
+# Scores are "heavily tied" (integer scores, rounded probabilities) when at most this share of an
+# evenly spaced sample of them is distinct. Counting the leads per score in a hash table then
+# beats sorting them all: at 10M leads with 1,000 distinct scores, about 0.1 s against 0.6 s;
+# the two cross near 100,000 distinct scores, where a sample of 65,536 is about 60% distinct.
+TIE_SAMPLE = 65_536
+TIED_SHARE = 0.25
+
+
+def _heavily_tied(scores: np.ndarray) -> bool:
+    sample = scores[np.linspace(0, len(scores) - 1, min(len(scores), TIE_SAMPLE)).astype(np.int64)]
+    return len(np.unique(sample)) <= TIED_SHARE * len(sample)
+
+
+def _packable(scores: np.ndarray, probabilities: np.ndarray | None) -> bool:
+    """Whether the leads fit the packed key of :func:`_sort_packed`: no negative score, and no
+    probabilities other than the scores themselves."""
+    return (probabilities is None or probabilities is scores) and scores.min() >= 0
+
+
+def _tally_packed(scores: np.ndarray, converted: np.ndarray, *, with_probabilities: bool) -> Cutoffs:
+    """The sweep's cumulative counts from the number of leads per packed (score, outcome) key:
+    one hash aggregation of the leads, then a sort of the few distinct keys only.
+
+    ``expected`` sums each score times its number of leads, where the sorted path adds the score
+    once per lead: the two agree to rounding, and this one is the closer to the exact sum."""
+    keys = scores.view(np.uint64) << 1
+    keys |= converted
+    tally = pl.Series("key", keys).value_counts(name="leads").sort("key", descending=True)
+    key, leads = tally["key"].to_numpy(), tally["leads"].to_numpy().astype(np.int64)
+    # A score's converted key (bottom bit 1) and its other key are adjacent in the sorted tally.
+    score_bits = key >> 1
+    last_of_score = np.empty(len(key), bool)
+    np.not_equal(score_bits[1:], score_bits[:-1], out=last_of_score[:-1])
+    last_of_score[-1] = True
+    ends = np.flatnonzero(last_of_score)
+    routed = np.cumsum(leads)[ends]
+    thresholds = score_bits[ends].view(np.float64)
+    expected = None
+    if with_probabilities:
+        expected = np.cumsum(thresholds * np.diff(routed, prepend=0))
+    return Cutoffs(thresholds, routed, np.cumsum(leads * (key & 1).astype(np.int64))[ends], expected)
 
 
 # ------------------------------------------------------------------------------- best cut-off
