@@ -59,7 +59,8 @@ def worlds(tmp_path_factory):
             if shape == "salesforce":
                 import_export(db, export, fmt="salesforce", strict=True)
             else:
-                import_export(db, export, fmt="mapped", mapping=root / shape / "hubspot.yaml", strict=True)
+                mapping = "hubspot-contacts.yaml" if export.name == "contacts.csv" else "hubspot.yaml"
+                import_export(db, export, fmt="mapped", mapping=root / shape / mapping, strict=True)
         replay(db)
         imported[shape] = db
     return native, imported

@@ -202,7 +202,7 @@ COLUMNS = "columns:\n  deal_id: id\n  stage: stage\n  created_at: created\n"
     [
         ("columns:\n  deal_id: id\n  stage: [stage\n", "m.yaml line 4: not valid YAML: expected ',' or ']', but got '<stream end>'"),
         (COLUMNS + "stage_names:\n  Won: closed_won\n",
-         "m.yaml line 5: unknown key 'stage_names' (known: columns, stages, lead_statuses, activity_types, dates, currency, initial_stage)"),
+         "m.yaml line 5: unknown key 'stage_names' (known: kind, columns, stages, lead_statuses, activity_types, dates, currency, initial_stage)"),
         (COLUMNS + "  amout: value\n",
          "m.yaml line 5: unknown native field 'amout' under columns (known: deal_id, stage, created_at, close_date, "
          "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason)"),

@@ -68,3 +68,128 @@ def test_a_declared_date_format_reads_day_first_dates(tmp_path):
         ("EC4QE1BX", "2016-10-25"),
         ("Z063OYW0", "2016-10-25"),
     ]
+
+
+# A contacts export as HubSpot writes it (trimmed to a few properties), imported as leads.
+CONTACTS = """
+Record ID,First Name,Last Name,Create Date,Lifecycle Stage,HubSpot Score,Original Source,Industry,Number of Employees,Contact owner,Associated Company IDs,Associated Deal IDs,Became an Opportunity Date,Became a Other Lifecycle Stage Date
+101,Grace,Hopper,03/01/2024 09:00:00,Opportunity,80,web,retail,120,rep-1,acct-7,deal-9;deal-10,03/05/2024 10:30:00,
+102,Ada,King,03/02/2024 09:00:00,Other,10,event,energy,40,rep-2,,,,03/04/2024 12:00:00
+103,Alan,Turing,03/03/2024 09:00:00,Lead,55.5,referral,software,,rep-1,acct-8,,,
+104,Edsger,,03/03/2024 11:00:00,Other,,outbound,,,rep-2,,,,
+105,Barbara,Liskov,03/04/2024 10:00:00,Sales Qualified Lead,70,web,retail,300,rep-1,acct-7,deal-11,03/04/2024 08:00:00,
+"""
+HUBSPOT_TIME = '"%m/%d/%Y %H:%M:%S"'
+LEADS_MAPPING = f"""
+kind: leads
+columns:
+  lead_id: Record ID
+  first_name: First Name
+  last_name: Last Name
+  created_at: Create Date
+  status: Lifecycle Stage
+  converted_at: Became an Opportunity Date
+  disqualified_at: Became a Other Lifecycle Stage Date
+  score: HubSpot Score
+  source: Original Source
+  industry: Industry
+  employees: Number of Employees
+  owner_rep_id: Contact owner
+  account_id: Associated Company IDs
+  deal_id: Associated Deal IDs
+lead_statuses:
+  Lead: open
+  Sales Qualified Lead: open
+  Opportunity: converted
+  Other: disqualified
+dates:
+  Create Date: {HUBSPOT_TIME}
+  Became an Opportunity Date: {HUBSPOT_TIME}
+  Became a Other Lifecycle Stage Date: {HUBSPOT_TIME}
+"""
+
+
+def test_a_contacts_row_is_created_open_and_converted_or_disqualified_at_its_dates(tmp_path):
+    folder = write_export(tmp_path / "acme", {"contacts.csv": CONTACTS, "leads.yaml": LEADS_MAPPING})
+    db = tmp_path / "crm.duckdb"
+    report = import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml", strict=True)
+    # A leads export names no currency: the company's row is its deals import's to write.
+    assert sorted(f.table for f in report.files) == ["events", "leads"]
+    person = lambda name, **more: {"owner_rep_id": more.pop("owner"), "name": name, **more, "status": "open"}  # noqa: E731
+    assert stored_events(db, "lead") == [
+        # created open; converted at "Became an Opportunity Date" into the first associated deal
+        ("101", "mapped-lead-101", "created", "2024-03-01T09:00:00Z", 2,
+         {"account_id": "acct-7", **person("Grace Hopper", owner="rep-1", source="web", industry="retail", employees=120, score=80.0)}),
+        ("101", "mapped-lead-101:converted", "converted", "2024-03-05T10:30:00Z", 4, {"deal_id": "deal-9"}),
+        # disqualified at its "Became a Other Lifecycle Stage Date"
+        ("102", "mapped-lead-102", "created", "2024-03-02T09:00:00Z", 2,
+         person("Ada King", owner="rep-2", source="event", industry="energy", employees=40, score=10.0)),
+        ("102", "mapped-lead-102:disqualified", "disqualified", "2024-03-04T12:00:00Z", 4, {}),
+        # open: what it has
+        ("103", "mapped-lead-103", "created", "2024-03-03T09:00:00Z", 2,
+         {"account_id": "acct-8", **person("Alan Turing", owner="rep-1", source="referral", industry="software", score=55.5)}),
+        # disqualified with no date: at its creation, as a Salesforce lead without LeadHistory
+        ("104", "mapped-lead-104", "created", "2024-03-03T11:00:00Z", 2, {"owner_rep_id": "rep-2", "name": "Edsger", "source": "outbound"}),
+        ("104", "mapped-lead-104:closed", "disqualified", "2024-03-03T11:00:00Z", 3, {}),
+        # a conversion date makes a lead converted whatever its status says; never before its creation
+        ("105", "mapped-lead-105", "created", "2024-03-04T10:00:00Z", 2,
+         {"account_id": "acct-7", "owner_rep_id": "rep-1", "name": "Barbara Liskov", "source": "web", "industry": "retail",
+          "employees": 300, "score": 70.0, "deal_id": "deal-11"}),
+        ("105", "mapped-lead-105:closed", "converted", "2024-03-04T10:00:00Z", 3, {}),
+    ]  # fmt: skip
+    assert fetch(db, "SELECT DISTINCT company_id FROM leads") == [("acme",)]
+    assert fetch(
+        db, "SELECT lead_id, account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id, "
+        "strftime(created_at, '%Y-%m-%d %H:%M'), strftime(converted_at, '%Y-%m-%d %H:%M') FROM leads ORDER BY lead_id"
+    ) == [
+        ("101", "acct-7", "rep-1", "Grace Hopper", "web", "retail", 120, 80.0, "converted", "deal-9", "2024-03-01 09:00", "2024-03-05 10:30"),
+        ("102", None, "rep-2", "Ada King", "event", "energy", 40, 10.0, "disqualified", None, "2024-03-02 09:00", None),
+        ("103", "acct-8", "rep-1", "Alan Turing", "referral", "software", None, 55.5, "open", None, "2024-03-03 09:00", None),
+        ("104", None, "rep-2", "Edsger", "outbound", None, None, None, "disqualified", None, "2024-03-03 11:00", None),
+        ("105", "acct-7", "rep-1", "Barbara Liskov", "web", "retail", 300, 70.0, "converted", "deal-11", "2024-03-04 10:00", "2024-03-04 10:00"),
+    ]  # fmt: skip
+    replay(db)
+    assert fetch(db, "SELECT lead_id, status, deal_id, converted_at FROM leads_current ORDER BY 1") == fetch(
+        db, "SELECT lead_id, status, deal_id, converted_at FROM leads ORDER BY 1"
+    )
+    # Before its disqualification date lead 102 was open; after it, disqualified.
+    assert fetch(db, "SELECT status FROM leads_as_of(TIMESTAMPTZ '2024-03-04 11:59:59+00') WHERE lead_id = '102'") == [("open",)]
+    assert fetch(db, "SELECT status FROM leads_as_of(TIMESTAMPTZ '2024-03-04 12:00:00+00') WHERE lead_id = '102'") == [("disqualified",)]
+
+
+def test_importing_the_same_leads_export_twice_adds_nothing(tmp_path):
+    folder = write_export(tmp_path / "acme", {"contacts-2024-03-06.csv": CONTACTS, "leads.yaml": LEADS_MAPPING})
+    db = tmp_path / "crm.duckdb"
+    first = import_export(db, folder / "contacts-2024-03-06.csv", fmt="mapped", mapping=folder / "leads.yaml")
+    before = fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM leads ORDER BY lead_id")
+    # The same export under next week's file name: the event ids name the records, not the file.
+    (folder / "contacts-2024-03-13.csv").write_bytes((folder / "contacts-2024-03-06.csv").read_bytes())
+    for name in ("contacts-2024-03-06.csv", "contacts-2024-03-13.csv"):
+        again = import_export(db, folder / name, fmt="mapped", mapping=folder / "leads.yaml")
+        events = [f for f in again.files if f.table == "events"]
+        assert sum(f.rows_loaded for f in events) == 0
+        assert sum(f.events_duplicate for f in events) == sum(f.rows_loaded for f in first.files if f.table == "events") == 9
+    assert (fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM leads ORDER BY lead_id")) == before
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+
+
+def test_a_deals_export_and_a_leads_export_of_one_company_import_one_after_the_other(tmp_path):
+    folder = write_export(tmp_path / "pipeline", {"deals.csv": SPREADSHEET, "mapping.yaml": MAPPING, "contacts.csv": CONTACTS, "leads.yaml": LEADS_MAPPING})
+    db = tmp_path / "crm.duckdb"
+    import_export(db, folder / "deals.csv", fmt="mapped", mapping=folder / "mapping.yaml")
+    import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml")
+    replay(db)
+    assert fetch(db, "SELECT company_id, home_currency FROM companies") == [("pipeline", "USD")]
+    assert fetch(db, "SELECT company_id, count(*) FROM deals_current GROUP BY 1") == [("pipeline", 3)]
+    assert fetch(db, "SELECT company_id, count(*) FROM leads_current GROUP BY 1") == [("pipeline", 5)]
+
+
+def test_a_value_the_contract_refuses_rejects_its_lead_only_naming_the_export_field(tmp_path):
+    folder = write_export(tmp_path / "acme", {"contacts.csv": CONTACTS.replace(",retail,300,", ",retail,many,"), "leads.yaml": LEADS_MAPPING})
+    db = tmp_path / "crm.duckdb"
+    report = import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml")
+    assert report.rows_rejected == 1
+    assert fetch(db, "SELECT file, line, column_name, value FROM load_rejects") == [
+        (str(folder / "contacts.csv"), 6, "Number of Employees", "many")
+    ]
+    assert fetch(db, "SELECT lead_id FROM leads ORDER BY 1") == [("101",), ("102",), ("103",), ("104",)]

@@ -1,5 +1,5 @@
-"""A native world written out in foreign shapes: a Salesforce export and a HubSpot deals export
-(with its mapping file), one folder per company. Used for the samples in ``data/samples`` and by
+"""A native world written out in foreign shapes: a Salesforce export and a HubSpot deals and
+contacts (leads) export (with their mapping files), one folder per company. Used for the samples in ``data/samples`` and by
 the contract tests, which import these back and compare the replay with the native one.
 
 The source is a replayed workbench database: an export is a CRM's view of its records' history,
@@ -56,6 +56,52 @@ stages:
 dates:
   Create Date: "{HUBSPOT_DATE_FORMAT}"
   Close Date: "{HUBSPOT_DATE_FORMAT}"
+"""
+
+
+# Native lead status -> (HubSpot Lifecycle Stage, Lead Status). The portal this sample stands for
+# moves a disqualified contact to the lifecycle stage Other, so the stage's "Became a ... Date"
+# properties date both outcomes; Lead Status is exported too, as HubSpot does, and read past.
+HUBSPOT_LEAD_STATUS_NAMES = {
+    "open": ("Lead", "Open"),
+    "converted": ("Opportunity", "Open Deal"),
+    "disqualified": ("Other", "Unqualified"),
+}
+# HubSpot's default lifecycle stages: what each means for a lead.
+HUBSPOT_LIFECYCLE_STAGES = {
+    "Subscriber": "open",
+    "Lead": "open",
+    "Marketing Qualified Lead": "open",
+    "Sales Qualified Lead": "open",
+    "Opportunity": "converted",
+    "Customer": "converted",
+    "Evangelist": "converted",
+    "Other": "disqualified",
+}
+HUBSPOT_CONTACTS_MAPPING = f"""\
+# crm-lab mapping: a HubSpot contacts export (CRM > Contacts > Export, all properties), as leads.
+kind: leads
+columns:
+  lead_id: Record ID
+  first_name: First Name
+  last_name: Last Name
+  created_at: Create Date
+  status: Lifecycle Stage
+  converted_at: Became an Opportunity Date
+  disqualified_at: Became a Other Lifecycle Stage Date
+  score: HubSpot Score
+  source: Original Source
+  industry: Industry
+  employees: Number of Employees
+  owner_rep_id: Contact owner
+  account_id: Associated Company IDs
+  deal_id: Associated Deal IDs
+lead_statuses:
+{''.join(f'  "{name}": {native}{chr(10)}' for name, native in HUBSPOT_LIFECYCLE_STAGES.items())}\
+dates:
+  Create Date: "{HUBSPOT_DATE_FORMAT}"
+  Became an Opportunity Date: "{HUBSPOT_DATE_FORMAT}"
+  Became a Other Lifecycle Stage Date: "{HUBSPOT_DATE_FORMAT}"
 """
 
 
@@ -182,25 +228,39 @@ def _salesforce_queries() -> dict[str, str]:
 
 
 def write_hubspot(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """Write each company's deals as a HubSpot deals export ``out_dir/<company_id>/deals.csv``
-    (current state only: no history, no deleted deals), plus ``out_dir/hubspot.yaml``, the
-    mapping that imports them. Returns the CSV files."""
+    """Write each company's deals and leads as HubSpot exports ``out_dir/<company_id>/deals.csv``
+    and ``contacts.csv`` (current state only: no history, no deleted records), plus the mappings
+    that import them, ``out_dir/hubspot.yaml`` and ``out_dir/hubspot-contacts.yaml``. Returns the
+    CSV files, deals before contacts."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "hubspot.yaml").write_text(HUBSPOT_MAPPING, encoding="utf-8")
+    (out / "hubspot-contacts.yaml").write_text(HUBSPOT_CONTACTS_MAPPING, encoding="utf-8")
     hub_time = lambda column: f"strftime({column}, '{HUBSPOT_DATE_FORMAT}')"  # noqa: E731
-    query = f"""SELECT deal_id AS "Record ID", name AS "Deal Name", {_case('stage', HUBSPOT_STAGE_NAMES)} AS "Deal Stage",
+    mine = "company_id = getvariable('export_company')"
+    deals = f"""SELECT deal_id AS "Record ID", name AS "Deal Name", {_case('stage', HUBSPOT_STAGE_NAMES)} AS "Deal Stage",
                    amount AS "Amount", currency AS "Deal Currency Code", {hub_time('created_at')} AS "Create Date",
                    {hub_time('coalesce(closed_at, CAST(expected_close_date AS TIMESTAMPTZ))')} AS "Close Date",
                    owner_rep_id AS "Deal owner", account_id AS "Associated Company IDs", lost_reason AS "Closed Lost Reason"
-            FROM deals_current WHERE company_id = getvariable('export_company') ORDER BY deal_id"""
+            FROM deals_current WHERE {mine} ORDER BY deal_id"""
+    # A lead's statuses only move forward (open, then converted or disqualified), so the first
+    # version in its current status dates the outcome.
+    contacts = f"""SELECT lead_id AS "Record ID", split_part(name, ' ', 1) AS "First Name", substr(name, strpos(name, ' ') + 1) AS "Last Name",
+                   {hub_time('created_at')} AS "Create Date", {_case('status', HUBSPOT_LEAD_STATUS_NAMES, 0)} AS "Lifecycle Stage",
+                   {_case('status', HUBSPOT_LEAD_STATUS_NAMES, 1)} AS "Lead Status", score AS "HubSpot Score",
+                   source AS "Original Source", industry AS "Industry", employees AS "Number of Employees",
+                   owner_rep_id AS "Contact owner", account_id AS "Associated Company IDs", deal_id AS "Associated Deal IDs",
+                   {hub_time('converted_at')} AS "Became an Opportunity Date",
+                   {hub_time("CASE WHEN status = 'disqualified' THEN (SELECT min(h.valid_from) FROM lead_history h WHERE h.company_id = l.company_id AND h.lead_id = l.lead_id AND h.status = 'disqualified') END")} AS "Became a Other Lifecycle Stage Date"
+            FROM leads_current l WHERE {mine} ORDER BY lead_id"""
     files = []
     with reading(db_path) as con:
         for company in _companies(con):
             (out / company).mkdir(exist_ok=True)
-            _copy(con, query, out / company / "deals.csv", company)
-            files.append(out / company / "deals.csv")
-    return files
+            for name, query in (("deals.csv", deals), ("contacts.csv", contacts)):
+                _copy(con, query, out / company / name, company)
+                files.append(out / company / name)
+    return sorted(files, key=lambda f: (f.parent.name, f.name != "deals.csv"))
 
 
 def write_samples(out_dir: str | os.PathLike, *, companies: int = SAMPLE_WORLD["companies"], deals: int = SAMPLE_WORLD["deals"], seed: int = SAMPLE_WORLD["seed"]) -> Path:

@@ -1,6 +1,9 @@
-"""A deals export of any CRM or spreadsheet, read through a ``--mapping`` file: one row per
-deal, its current state and two dates. Without history, its events are derived from the dates:
-created at the engage (create) date, won or lost at the close date."""
+"""An export of any CRM or spreadsheet, read through a ``--mapping`` file: one row per deal
+(``kind: deals``, the default) or per lead (``kind: leads``), its current state and a few dates.
+Without history, its events are derived from the dates: a deal is created at its engage (create)
+date and won or lost at its close date; a lead is created at its create date (open) and
+converted at its conversion date, or disqualified at its disqualification date (else at its
+creation)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,17 @@ import duckdb
 
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
-from crm_lab.importers.events import add_dated_deal_changes
-from crm_lab.importers.exports import read_export, require_values
-from crm_lab.importers.mapping import REQUIRED_COLUMNS, Mapping
-from crm_lab.importers.stages import CLOSED_STAGES_SQL, DEAL_STAGES, name_table, resolve_names
-from crm_lab.importers.staging import NativeRows, company_rows, deal_rows
+from crm_lab.importers.events import add_changes, add_dated_deal_changes
+from crm_lab.importers.exports import ExportTable, read_export, require_values
+from crm_lab.importers.mapping import REQUIRED_COLUMNS, REQUIRED_LEAD_COLUMNS, Mapping
+from crm_lab.importers.stages import CLOSED_STAGES_SQL, DEAL_STAGES, LEAD_STATUSES, name_table, resolve_names
+from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, lead_rows
 from crm_lab.typing_checks import quote_literal
 
+# Lead event ids name the record, not the file: exports are named by date (HubSpot's
+# hubspot-crm-exports-all-contacts-2024-03-01.csv), and next month's export of the same leads
+# must land on the same ids.
+LEAD_EVENT_PREFIX = "mapped-lead-"
 
 
 def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
@@ -28,7 +35,10 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     for native, source in cols.items():
         if not export.has(source):
             raise LoadError(f"{file} line 1: no column {source!r}, which {mapping.path} maps to {native}")
+    if mapping.kind == "leads":
+        return _read_leads(con, file, export, mapping), None
     require_values(con, export, tuple(cols[name] for name in REQUIRED_COLUMNS))
+    _refuse_repeated_ids(con, export, cols["deal_id"], "deal")
     column = lambda native: export.column(cols[native]) if native in cols else "CAST(NULL AS VARCHAR)"  # noqa: E731
     time = lambda native, date=False: (  # noqa: E731
         dates.time_sql(con, export, cols[native], mapping.dates.get(cols[native]), date=date) if native in cols
@@ -75,3 +85,105 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     source_columns = {native: cols[native] for native in ("deal_id", "account_id", "owner_rep_id", "name", "stage", "amount", "lost_reason", "created_at") if native in cols}
     closed_at = "greatest(d.closes_at, d.created_at)"
     return [company_rows(con, file, home), deal_rows(con, "_mapped_deals_all", closed_at, source_columns)], home
+
+
+def _refuse_repeated_ids(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, what: str) -> None:
+    """A current-state export has one row per record: two rows of one id would fold into one
+    record's events as if one were a later change, so the export is refused instead."""
+    column = f"trim({export.column(field)})"
+    repeated = con.sql(
+        f"SELECT _line, {column}, min(_line) OVER (PARTITION BY {column}) AS first FROM {export.table} "
+        f"QUALIFY _line <> first ORDER BY _line LIMIT 1"
+    ).fetchall()
+    if repeated:
+        line, value, first = repeated[0]
+        raise LoadError(
+            f"{export.path} line {line}, field {field}: {what} id {value!r} is also at line {first}; "
+            f"an export of {what}s has one row per {what}"
+        )
+
+
+def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable, mapping: Mapping) -> list[NativeRows]:
+    """A leads export: one row per lead, as it stands now. Its events come from its dates, as
+    Salesforce's Lead.csv without LeadHistory: created open at the create date, converted at the
+    conversion date (a lead with one is converted, whatever its status says, as Salesforce's
+    IsConverted outranks Status), disqualified at the disqualification date, else at creation.
+    No ``companies`` row: a leads export names no currency, and the company's row from its deals
+    import must not be overwritten."""
+    cols = mapping.columns
+    require_values(con, export, tuple(cols[name] for name in REQUIRED_LEAD_COLUMNS))
+    _refuse_repeated_ids(con, export, cols["lead_id"], "lead")
+    value = lambda native: f"nullif(trim({export.column(cols[native])}), '')" if native in cols else "CAST(NULL AS VARCHAR)"  # noqa: E731
+    # HubSpot lists every associated record ("101;102"); the first is the one the lead is with.
+    first_id = lambda native: f"nullif(trim(split_part({value(native)}, ';', 1)), '')"  # noqa: E731
+    time = lambda native: (  # noqa: E731
+        dates.time_sql(con, export, cols[native], mapping.dates.get(cols[native])) if native in cols else "CAST(NULL AS TIMESTAMPTZ)"
+    )
+    file_sql = quote_literal(str(file))
+    statuses: dict[str, str] = {}
+    if "status" in cols:
+        seen = {
+            name: (file, line, None, cols["status"])
+            for name, line in con.sql(
+                f"SELECT {value('status')} AS name, min(_line) FROM {export.table} WHERE name IS NOT NULL GROUP BY name ORDER BY 2"
+            ).fetchall()
+        }
+        statuses = resolve_names(seen, {s: s for s in LEAD_STATUSES}, mapping.lead_statuses, section="lead_statuses",
+                                 what="lead status", choices=LEAD_STATUSES)  # fmt: skip
+    name_table(con, "_mapped_status_map", statuses)
+    name = value("name")
+    if "first_name" in cols or "last_name" in cols:
+        name = f"coalesce({name}, nullif(trim(concat_ws(' ', {value('first_name')}, {value('last_name')})), ''))"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mapped_leads_read AS
+            SELECT getvariable('import_company') AS company_id, {value('lead_id')} AS lead_id, {first_id('account_id')} AS account_id,
+                   {value('owner_rep_id')} AS owner_rep_id, {name} AS name, {value('source')} AS source,
+                   {value('industry')} AS industry, {value('employees')} AS employees, {value('score')} AS score,
+                   {value('status')} AS _status_name, (SELECT native FROM _mapped_status_map WHERE name = {value('status')}) AS _status,
+                   {first_id('deal_id')} AS deal_id, {time('created_at')} AS created_at, {time('converted_at')} AS _converted_at,
+                   {time('disqualified_at')} AS _disqualified_at, {file_sql} AS _file, _line
+            FROM {export.table}"""
+    )
+    undated = con.sql(
+        "SELECT _line, _status_name FROM _mapped_leads_read WHERE _status = 'converted' AND _converted_at IS NULL ORDER BY _line LIMIT 1"
+    ).fetchall()
+    if undated:
+        line, status = undated[0]
+        where = f"{file} line {line}, field {cols['status']}: {status!r} is a converted status"
+        if "converted_at" not in cols:
+            raise LoadError(f"{where}; a converted lead needs its conversion date, and {mapping.path} maps no converted_at column")
+        raise LoadError(f"{where}, and the lead has no conversion date ({cols['converted_at']} is empty)")
+    # Never before the creation (an export's dates may be whole days while its create date has a
+    # time); greatest() skips a null, so an absent date stays absent only through the CASE.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _mapped_leads_all AS
+           SELECT * EXCLUDE (_status_name, _status, _converted_at, _disqualified_at),
+                  CASE WHEN _converted_at IS NOT NULL THEN 'converted' ELSE coalesce(_status, 'open') END AS status,
+                  CASE WHEN _converted_at IS NOT NULL THEN greatest(_converted_at, created_at) END AS converted_at,
+                  CASE WHEN _converted_at IS NULL AND _status = 'disqualified' THEN greatest(coalesce(_disqualified_at, created_at), created_at) END AS disqualified_at
+           FROM _mapped_leads_read"""
+    )
+    event_id = f"{quote_literal(LEAD_EVENT_PREFIX)} || l.lead_id"
+    add_changes(
+        con, "lead", "_mapped_leads_all l",
+        {"account_id": "l.account_id", "owner_rep_id": "l.owner_rep_id", "name": "l.name", "source": "l.source",
+         "industry": "l.industry", "employees": "l.employees", "score": "l.score", "status": "'open'"},
+        aggregate_id="l.lead_id", occurred_at="l.created_at", rank="0", actor_id="l.owner_rep_id",
+        event_id=event_id, _file=file_sql, _line="l._line",
+    )  # fmt: skip
+    add_changes(
+        con, "lead", "_mapped_leads_all l", {"status": "'converted'", "deal_id": "l.deal_id"}, where="l.converted_at IS NOT NULL",
+        aggregate_id="l.lead_id", occurred_at="l.converted_at", rank="1", actor_id="l.owner_rep_id",
+        event_id=f"{event_id} || ':converted'", _file=file_sql, _line="l._line",
+    )  # fmt: skip
+    add_changes(
+        con, "lead", "_mapped_leads_all l", {"status": "'disqualified'"}, where="l.disqualified_at IS NOT NULL",
+        aggregate_id="l.lead_id", occurred_at="l.disqualified_at", rank="1", actor_id="l.owner_rep_id",
+        event_id=f"{event_id} || ':disqualified'", _file=file_sql, _line="l._line",
+    )  # fmt: skip
+    source_columns = {
+        native: cols[native]
+        for native in ("lead_id", "account_id", "owner_rep_id", "name", "source", "industry", "employees", "score", "status", "deal_id", "created_at", "converted_at")
+        if native in cols
+    }
+    return [lead_rows(con, "_mapped_leads_all", source_columns)]

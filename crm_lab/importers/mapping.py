@@ -1,10 +1,10 @@
 """The ``--mapping`` YAML file: which export column feeds which native field, what its stage
-names mean, how its dates are written. Validated up front: every problem names the file, its
-line and the fix.
+or status names mean, how its dates are written. Validated up front: every problem names the
+file, its line and the fix.
 
-For a generic deals export (HubSpot, a spreadsheet) ``columns`` is required; for Salesforce the
-file may carry only ``stages``, ``lead_statuses``, ``activity_types`` and ``dates`` to extend the
-defaults."""
+For a generic export (HubSpot, a spreadsheet) ``columns`` is required, and ``kind`` says whether
+its rows are deals (the default) or leads; for Salesforce the file may carry only ``stages``,
+``lead_statuses``, ``activity_types`` and ``dates`` to extend the defaults."""
 
 from __future__ import annotations
 
@@ -32,10 +32,33 @@ DEAL_COLUMNS = {
     "lost_reason": "why it was lost",
 }
 REQUIRED_COLUMNS = ("deal_id", "stage", "created_at")
+# Native fields a generic leads export (HubSpot contacts, a spreadsheet of leads) can feed.
+LEAD_COLUMNS = {
+    "lead_id": "the lead's id",
+    "created_at": "the create date, when the lead was created",
+    "status": "its status now (lead_statuses say which are open, converted, disqualified)",
+    "converted_at": "when it converted (required for a converted lead)",
+    "disqualified_at": "when it was disqualified (else at its creation)",
+    "deal_id": "the deal it converted into",
+    "account_id": "the account (company) it is with",
+    "owner_rep_id": "its owner",
+    "name": "its name",
+    "first_name": "its first name (with last_name, when the export has no full name)",
+    "last_name": "its last name",
+    "source": "where it came from (original source)",
+    "industry": "its industry",
+    "employees": "its company's number of employees",
+    "score": "the CRM's own lead score",
+}
+REQUIRED_LEAD_COLUMNS = ("lead_id", "created_at")
+KINDS = ("deals", "leads")
+# What each kind of generic export may say besides columns and dates.
+KIND_KEYS = {"deals": ("stages", "currency", "initial_stage", "lead_statuses", "activity_types"), "leads": ("lead_statuses",)}
 KEYS = {
+    "kind": "what one row of the export is: deals (default) or leads",
     "columns": "export column for each native field",
     "stages": "export stage name -> native stage",
-    "lead_statuses": "export lead status -> native status (Salesforce)",
+    "lead_statuses": "export lead status -> native status (open, converted, disqualified)",
     "activity_types": "export task / event type -> call, email, meeting or task (Salesforce)",
     "dates": "export column -> its date format (strftime, e.g. '%d/%m/%Y')",
     "currency": "the currency of amounts when the export names none",
@@ -46,6 +69,7 @@ KEYS = {
 @dataclass(frozen=True)
 class Mapping:
     path: Path | None = None
+    kind: str = "deals"
     columns: dict[str, str] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)
     lead_statuses: dict[str, str] = field(default_factory=dict)
@@ -73,25 +97,36 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
     for key, (key_node, node) in sections.items():
         if key not in KEYS:
             raise LoadError(f"{path} line {_line(key_node)}: unknown key {key!r} (known: {', '.join(KEYS)})")
-        if key in ("currency", "initial_stage"):
+        if key in ("kind", "currency", "initial_stage"):
             values[key] = _scalar(path, node, key)
         else:
             pairs = _pairs(path, node, key)
             values[key] = {name: _scalar(path, value, f"{key}.{name}") for name, (_, value) in pairs.items()}
             values[f"_{key}_lines"] = {name: _line(name_node) for name, (name_node, _) in pairs.items()}
     columns = values.get("columns", {})
+    kind = values.get("kind", "deals")
+    if not generic:
+        for key in ("columns", "kind"):
+            if key in sections:
+                raise LoadError(f"{path} line {_line(sections[key][0])}: {key} is for generic exports; Salesforce field names are fixed")
+    if kind not in KINDS:
+        raise LoadError(f"{path} line {_line(sections['kind'][1])}: kind: {kind!r} is not one of {', '.join(KINDS)}")
+    known, required = (LEAD_COLUMNS, REQUIRED_LEAD_COLUMNS) if kind == "leads" else (DEAL_COLUMNS, REQUIRED_COLUMNS)
     for name, line in values.get("_columns_lines", {}).items():
-        if name not in DEAL_COLUMNS:
-            raise LoadError(f"{path} line {line}: unknown native field {name!r} under columns (known: {', '.join(DEAL_COLUMNS)})")
+        if name not in known:
+            # The likeliest slip: a leads mapping that forgot to say so.
+            hint = "; a leads export needs kind: leads" if kind == "deals" and name in LEAD_COLUMNS else ""
+            raise LoadError(f"{path} line {line}: unknown native field {name!r} under columns (known: {', '.join(known)}){hint}")
     if generic:
-        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        for key in sections:
+            if key in KEYS and key not in ("kind", "columns", "dates") and key not in KIND_KEYS[kind]:
+                raise LoadError(f"{path} line {_line(sections[key][0])}: {key} is for a deals export; this mapping is kind: {kind}")
+        missing = [name for name in required if name not in columns]
         if missing:
             raise LoadError(
                 f"{path}: missing required mapping{'s' if len(missing) > 1 else ''} "
-                + ", ".join(f"columns.{name} ({DEAL_COLUMNS[name]})" for name in missing)
+                + ", ".join(f"columns.{name} ({known[name]})" for name in missing)
             )
-    elif columns:
-        raise LoadError(f"{path} line {_line(sections['columns'][0])}: columns is for generic exports; Salesforce field names are fixed")
     for key, choices in (("stages", DEAL_STAGES), ("lead_statuses", LEAD_STATUSES), ("activity_types", ACTIVITY_TYPES)):
         for name, native in values.get(key, {}).items():
             if native not in choices:
@@ -104,6 +139,7 @@ def read_mapping(path: str | Path, *, generic: bool) -> Mapping:
         raise LoadError(f"{path} line {_line(sections['initial_stage'][0])}: initial_stage must be an open stage: {', '.join(DEAL_STAGES[:4])}")
     return Mapping(
         path=path,
+        kind=kind,
         columns=columns,
         stages=values.get("stages", {}),
         lead_statuses=values.get("lead_statuses", {}),

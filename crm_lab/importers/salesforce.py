@@ -31,7 +31,7 @@ from crm_lab.importers.stages import (
     name_table,
     resolve_names,
 )
-from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, note
+from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, lead_rows, note
 from crm_lab.typing_checks import quote_literal
 
 OPPORTUNITY_FIELDS = {"Owner": "owner_rep_id", "Name": "name", "Account": "account_id", "Loss_Reason__c": "lost_reason"}
@@ -342,14 +342,8 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
         event_id="'sf-Lead-' || l.lead_id || ':converted'", _file=lead_file, _line="l._line",
     )  # fmt: skip
     _add_deletions(con, "lead", "_sf_leads_timed", "Lead", lead_file)
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _sf_leads AS
-           SELECT company_id, lead_id, account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
-                  CAST(created_at AS VARCHAR) AS created_at, CAST(converted_at AS VARCHAR) AS converted_at, _file, _line
-           FROM _sf_leads_timed WHERE NOT _deleted"""
-    )
-    return NativeRows(
-        "leads", "_sf_leads",
+    return lead_rows(
+        con, "(SELECT * FROM _sf_leads_timed WHERE NOT _deleted)",
         {"lead_id": "Id", "account_id": "ConvertedAccountId", "owner_rep_id": "OwnerId", "source": "LeadSource",
          "industry": "Industry", "employees": "NumberOfEmployees", "score": "Score__c", "status": "Status",
          "deal_id": "ConvertedOpportunityId", "created_at": "CreatedDate", "converted_at": "ConvertedDate"},

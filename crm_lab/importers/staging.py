@@ -51,6 +51,18 @@ def deal_rows(con: duckdb.DuckDBPyConnection, source: str, closed_at: str, sourc
     return NativeRows("deals", "_import_deals", source_columns)
 
 
+def lead_rows(con: duckdb.DuckDBPyConnection, source: str, source_columns: dict[str, str]) -> NativeRows:
+    """The ``leads`` rows (current state) from ``source``, which has the lead's native fields
+    (``created_at`` and ``converted_at`` as timestamps), ``_file`` and ``_line``."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _import_leads AS
+            SELECT company_id, lead_id, account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id,
+                   CAST(created_at AS VARCHAR) AS created_at, CAST(converted_at AS VARCHAR) AS converted_at, _file, _line
+            FROM {source}"""
+    )
+    return NativeRows("leads", "_import_leads", source_columns)
+
+
 def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
     """One input per (table, export file), in load order. The loader takes a line to be one row
     of its input, so the events of one export line (a lead created, converted and deleted) go in
