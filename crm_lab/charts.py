@@ -34,8 +34,10 @@ AXES = {"money": MONEY_AXIS, "share": PercentFormatter(xmax=1.0, decimals=0)}
 
 
 def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
-    """Bars from start to end; each step floats on the running total."""
-    row = {k: float(v or 0) for k, v in totals.row(0, named=True).items()}
+    """Bars from start to end of the first row (other columns, such as its currency, are
+    labels); each step floats on the running total."""
+    first = totals.row(0, named=True)
+    row = {key: float(first[key] or 0) for key in (*(step[0] for step in WATERFALL_STEPS), "end")}
     fig, ax = plt.subplots(figsize=(9, 4))
     running = 0.0
     labels = []

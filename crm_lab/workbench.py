@@ -96,23 +96,31 @@ class Workbench:
             [ts],
         )
 
+    # Amounts are summed per currency: companies (and deals) may keep their books in different
+    # currencies, and a total across them would mean nothing. One currency gives one group.
+
     def pipeline_by_stage(self, ts) -> pl.DataFrame:
+        """Open deals and their amount per currency and stage as of an instant."""
         return self.query(
-            """SELECT p.stage, count(*) AS deals, sum(amount) AS amount
+            """SELECT p.currency, p.stage, count(*) AS deals, sum(amount) AS amount
                 FROM deals_as_of(CAST(? AS TIMESTAMPTZ)) p LEFT JOIN deal_stage_order o USING (stage)
                 WHERE NOT is_closed
-                GROUP BY p.stage, o.stage_order ORDER BY o.stage_order NULLS LAST, p.stage""",
+                GROUP BY p.currency, p.stage, o.stage_order
+                ORDER BY p.currency NULLS LAST, o.stage_order NULLS LAST, p.stage""",
             [ts],
         )
 
     def waterfall(self, t0, t1, close_from=None, close_to=None) -> pl.DataFrame:
-        """Waterfall totals between two instants (sums of pipeline_movement)."""
+        """Waterfall totals between two instants (sums of pipeline_movement), one row per currency."""
         return self.query(
-            """SELECT sum(start) AS start, sum(created) AS created, sum(pulled_in) AS pulled_in,
+            """SELECT d.currency, sum(start) AS start, sum(created) AS created, sum(pulled_in) AS pulled_in,
                        sum(amount_up) AS amount_up, sum(amount_down) AS amount_down,
                        sum(pushed_out) AS pushed_out, sum(won) AS won, sum(lost) AS lost, sum("end") AS "end"
                 FROM pipeline_movement(CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ),
-                                       close_from := CAST(? AS DATE), close_to := CAST(? AS DATE))""",
+                                       close_from := CAST(? AS DATE), close_to := CAST(? AS DATE)) m
+                LEFT JOIN (SELECT company_id, deal_id, arg_max(currency, version) AS currency
+                           FROM deal_history GROUP BY ALL) d USING (company_id, deal_id)
+                GROUP BY d.currency ORDER BY d.currency NULLS LAST""",
             [t0, t1, close_from, close_to],
         )
 
@@ -134,10 +142,10 @@ class Workbench:
         )
 
     def snapshots(self) -> pl.DataFrame:
-        """Open pipeline per period end: deals and amount."""
+        """Open pipeline per currency and period end: deals and amount."""
         return self.query(
-            """SELECT period_end, count(*) AS deals, sum(amount) AS amount
-                FROM pipeline_snapshots GROUP BY ALL ORDER BY period_end"""
+            """SELECT currency, period_end, count(*) AS deals, sum(amount) AS amount
+                FROM pipeline_snapshots GROUP BY ALL ORDER BY currency NULLS LAST, period_end"""
         )
 
 
