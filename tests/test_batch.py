@@ -63,6 +63,10 @@ def test_matrix_expands_into_named_runs_with_shared_parameters(tmp_path):
     ([{"name": "t-{region}", "notebook": TINY, "matrix": {"company": ["c1"]}}],
      "the name uses a placeholder 'region' that is not a matrix key"),
     ([{"name": "a", "notebook": TINY, "schedule": "daily"}], "unknown key(s) schedule"),
+    ([{"name": "a", "notebook": "notebooks/02_replay.ipynb", "parameters": {"as_of": "31/03/2025"}}],
+     "run 'a': as_of must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got '31/03/2025'"),
+    ([{"name": "a", "notebook": "notebooks/02_replay.ipynb", "parameters": {"t1": "2025-13-01"}}],
+     "run 'a': t1 must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got '2025-13-01'"),
 ])
 def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, message):
     spec = write_spec(tmp_path, runs)

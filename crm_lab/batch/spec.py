@@ -30,11 +30,14 @@ import papermill
 import yaml
 
 from crm_lab.errors import InvalidArgument
+from crm_lab.forecast.periods import to_instant
 
 DEFAULT_TIMEOUT_S = 900
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Parameters every batch run may receive without the spec naming them.
 BATCH_PARAMETERS = ("db_path",)
+# Notebook parameters that name an instant: a spec's value must read as one.
+INSTANT_PARAMETERS = ("as_of", "t0", "t1")
 
 
 class SpecError(InvalidArgument):
@@ -142,6 +145,12 @@ def check_parameters(where: str, notebook: Path, given: dict, accepted: dict) ->
                 f"{where}: parameter {key!r} should be {expected} like the notebook's default "
                 f"{accepted[key]['default']}, got {type(value).__name__} {value!r}"
             )
+        if key in INSTANT_PARAMETERS and value is not None:
+            # Checked here, not in the run: a notebook would fail on it minutes into a batch.
+            try:
+                to_instant(value, key)
+            except InvalidArgument as error:
+                raise SpecError(f"{where}: {error}") from None
 
 
 def _declared_type(declared: dict) -> str:
