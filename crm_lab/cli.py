@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--strict", action="store_true", help="fail the whole load if any row is rejected")
     load.add_argument("--format", choices=("native", "salesforce"), default="native",
                       help="native contract files (default), or a Salesforce export folder (docs/IMPORT.md)")
-    load.add_argument("--mapping", metavar="FILE", help="YAML mapping of a generic export's columns and stages "
-                      "(with --format salesforce: extra stage names and date formats)")
+    load.add_argument("--mapping", metavar="FILE", help="YAML mapping of a generic deals or leads export's columns, "
+                      "stages or statuses (with --format salesforce: extra stage names and date formats)")
     load.add_argument("--rates", metavar="FILE", help="CSV of exchange rates to the corporate currency: currency,rate")
     load.add_argument("--company", metavar="ID", help="the tenant of an imported export (default: its folder's name)")
 

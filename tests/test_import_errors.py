@@ -19,7 +19,8 @@ def refused(tmp_path, files: dict[str, str], **options) -> str:
     for key in ("mapping", "rates"):
         if key in options:
             options[key] = folder / options[key]
-    target = folder / "deals.csv" if options.get("fmt") == "mapped" else folder
+    export = options.pop("export", "deals.csv")
+    target = folder / export if options.get("fmt") == "mapped" else folder
     db = tmp_path / "crm.duckdb"
     with pytest.raises(LoadError) as error:
         import_export(db, target, **options)
@@ -227,3 +228,80 @@ def test_a_generic_export_needs_a_mapping(tmp_path):
     assert refused(tmp_path, DEALS, fmt="mapped") == re.sub(
         r"\s+", " ", "a generic export needs --mapping FILE saying which column is which (docs/IMPORT.md)"
     )
+
+
+LEAD_STATUSES = "open, converted, disqualified"
+CONTACTS = {"contacts.csv": "id,created,stage,converted\n7,2024-01-01,Lead,\n8,2024-01-02,Customer,2024-01-09\n"}
+LEAD_COLUMNS = "kind: leads\ncolumns:\n  lead_id: id\n  created_at: created\n"
+LEAD_STATUS_MAP = "lead_statuses:\n  Lead: open\n  Customer: converted\n"
+KNOWN_LEAD_FIELDS = (
+    "lead_id, created_at, status, converted_at, disqualified_at, deal_id, account_id, owner_rep_id, name, "
+    "first_name, last_name, source, industry, employees, score"
+)
+
+
+@pytest.mark.parametrize(
+    ("contacts", "mapping", "message"),
+    [
+        (None, LEAD_COLUMNS + "  status: stage\n  converted_at: converted\n  score: HubSpot Score\n",
+         "contacts.csv line 1: no column 'HubSpot Score', which m.yaml maps to score"),
+        (None, LEAD_COLUMNS + "  status: stage\n  converted_at: converted\nlead_statuses:\n  Lead: open\n",
+         "unknown lead status name:\n  'Customer' (first at contacts.csv line 3, field stage)\n"
+         f"add to a mapping file (--mapping FILE), each with the one of {LEAD_STATUSES} it means:\nlead_statuses:\n  \"Customer\": open"),
+        (None, LEAD_COLUMNS + "  status: stage\n" + LEAD_STATUS_MAP,
+         "contacts.csv line 3, field stage: 'Customer' is a converted status; a converted lead needs its conversion date, "
+         "and m.yaml maps no converted_at column"),
+        ("id,created,stage,converted\n7,2024-01-01,Lead,\n8,2024-01-02,Customer,\n", LEAD_COLUMNS + "  status: stage\n  converted_at: converted\n" + LEAD_STATUS_MAP,
+         "contacts.csv line 3, field stage: 'Customer' is a converted status, and the lead has no conversion date (converted is empty)"),
+        ("id,created,stage,converted\n7,2024-01-01,Lead,\n8,2024-01-02,Lead,\n7,2024-01-03,Lead,\n", LEAD_COLUMNS,
+         "contacts.csv line 4, field id: lead id '7' is also at line 2; an export of leads has one row per lead"),
+        ("id,created,stage,converted\n7,2024-01-01,Lead,\n,2024-01-02,Lead,\n", LEAD_COLUMNS,
+         "contacts.csv line 3, field id: required value is missing"),
+        ("id,created,stage,converted\n7,2024-01-01,Lead,\n8,2024-01-32,Lead,\n", LEAD_COLUMNS,
+         "contacts.csv line 3, field created: '2024-01-32' is not a valid date or time"),
+        (None, LEAD_COLUMNS + "  status: stage\n  converted_at: converted\n" + LEAD_STATUS_MAP + "dates:\n  converted: '%d/%m/%Y'\n",
+         "contacts.csv line 3, field converted: '2024-01-09' does not match the declared format '%d/%m/%Y'"),
+        ("id,created,stage,converted\n7,01/02/2024,Lead,\n", LEAD_COLUMNS,
+         "contacts.csv line 2, field created: dates that are not ISO 8601: D/M/Y or M/D/Y (line 2: '01/02/2024'); "
+         "declare the format in the mapping file, e.g. dates: {created: '%d/%m/%Y'}"),
+        (None, "kind: leads\ncolumns:\n  lead_id: id\n",
+         "m.yaml: missing required mapping columns.created_at (the create date, when the lead was created)"),
+        (None, LEAD_COLUMNS + "  stage: stage\n",
+         f"m.yaml line 5: unknown native field 'stage' under columns (known: {KNOWN_LEAD_FIELDS})"),
+        (None, "columns:\n  lead_id: id\n  created_at: created\n",
+         "m.yaml line 2: unknown native field 'lead_id' under columns (known: deal_id, stage, created_at, close_date, "
+         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason); a leads export needs kind: leads"),
+        (None, "kind: contacts\n" + LEAD_COLUMNS[len("kind: leads\n"):],
+         "m.yaml line 1: kind: 'contacts' is not one of deals, leads"),
+        (None, LEAD_COLUMNS + "stages:\n  Lead: prospecting\n", "m.yaml line 5: stages is for a deals export; this mapping is kind: leads"),
+        (None, LEAD_COLUMNS + "lead_statuses:\n  Customer: won\n",
+         f"m.yaml line 6: lead_statuses: 'Customer' maps to 'won', which is not one of {LEAD_STATUSES}"),
+    ],
+    ids=["column-not-in-file", "unknown-status", "converted-without-converted-at", "converted-without-its-date",
+         "duplicate-lead-id", "missing-lead-id", "impossible-date", "date-not-in-declared-format", "foreign-date",
+         "missing-mapping", "deal-field-in-leads", "lead-field-without-kind", "unknown-kind", "stages-in-leads",
+         "bad-native-status"],
+)  # fmt: skip
+def test_a_bad_leads_export_or_mapping_is_refused_naming_file_line_and_field(tmp_path, contacts, mapping, message):
+    files = {"contacts.csv": contacts or CONTACTS["contacts.csv"], "m.yaml": mapping}
+    assert refused(tmp_path, files, fmt="mapped", mapping="m.yaml", export="contacts.csv") == message
+
+
+def test_the_mapping_line_fixes_an_unknown_lead_status(tmp_path):
+    mapping = LEAD_COLUMNS + "  status: stage\n  converted_at: converted\nlead_statuses:\n  Lead: open\n  \"Customer\": converted\n"
+    folder = write_export(tmp_path / "acme", {**CONTACTS, "m.yaml": mapping})
+    db = tmp_path / "crm.duckdb"
+    assert import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "m.yaml", strict=True).rows_rejected == 0
+    assert fetch(db, "SELECT lead_id, status FROM leads ORDER BY 1") == [("7", "open"), ("8", "converted")]
+
+
+def test_a_deal_id_twice_in_a_deals_export_is_refused(tmp_path):
+    deals = {"deals.csv": "id,stage,created\n1,prospecting,2024-01-01\n2,prospecting,2024-01-02\n1,proposal,2024-01-03\n"}
+    assert refused(tmp_path, {**deals, "m.yaml": COLUMNS}, fmt="mapped", mapping="m.yaml") == (
+        "deals.csv line 4, field id: deal id '1' is also at line 2; an export of deals has one row per deal"
+    )
+
+
+def test_a_salesforce_mapping_names_no_kind(tmp_path):
+    files = dict(SALESFORCE, **{"m.yaml": "kind: leads\n"})
+    assert refused(tmp_path, files, mapping="m.yaml") == "m.yaml line 1: kind is for generic exports; Salesforce field names are fixed"

@@ -10,6 +10,7 @@ from pathlib import Path
 from crm_lab.cli import main
 from crm_lab.importers import import_export
 from crm_lab.importers.foreign_shapes import write_samples
+from crm_lab.leads import analyse_leads
 from import_exports import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,8 @@ def test_the_samples_the_readme_does_not_import_import_without_a_reject(tmp_path
     assert import_export(tmp_path / "salesforce.duckdb", folder, fmt="salesforce", strict=True).rows_rejected == 0
     deals, mapping = SAMPLES / "hubspot" / "c1" / "deals.csv", SAMPLES / "hubspot" / "hubspot.yaml"
     assert import_export(tmp_path / "hubspot.duckdb", deals, fmt="mapped", mapping=mapping, strict=True).rows_rejected == 0
+    contacts, mapping = SAMPLES / "hubspot" / "c1" / "contacts.csv", SAMPLES / "hubspot" / "hubspot-contacts.yaml"
+    assert import_export(tmp_path / "hubspot.duckdb", contacts, fmt="mapped", mapping=mapping, strict=True).rows_rejected == 0
 
 
 def test_crm_lab_load_imports_an_export_from_the_command_line(tmp_path, capsys):
@@ -70,3 +73,24 @@ def test_the_readme_bring_your_own_crm_block_runs_as_written():
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         outputs.append(done.stdout)
     assert "c1" in outputs[-1] and "hubspot" in outputs[-1] and "closed_won" in outputs[-1]
+
+
+def test_the_hubspot_sample_deals_and_contacts_import_replay_and_sweep(tmp_path, capsys):
+    """The lead sweep runs on a HubSpot import: its leads, their outcomes, and what the deals
+    they converted into were worth, from the deals export imported beside them."""
+    db = str(tmp_path / "crm.duckdb")
+    hubspot = SAMPLES / "hubspot"
+    assert main(["load", "--db", db, "--mapping", str(hubspot / "hubspot.yaml"), str(hubspot / "c2" / "deals.csv")]) == 0
+    assert main(["load", "--db", db, "--mapping", str(hubspot / "hubspot-contacts.yaml"), "--strict", str(hubspot / "c2" / "contacts.csv")]) == 0
+    assert f"{hubspot / 'c2' / 'contacts.csv'} -> leads: " in capsys.readouterr().out
+    assert main(["replay", "--db", db]) == 0
+    [study] = analyse_leads(db, as_of="2025-12-01", capacity_hours=100.0, hours_per_lead=1.0, cost_per_lead=50.0, replicates=20)
+    assert study.company_id == "c2"
+    assert study.train.height > 100 and study.test.height > 20 and study.test["converted"].any()
+    assert study.economics.won_deals > 0 and study.deal_value_source == "history"
+    assert study.curve.height > 10
+    capsys.readouterr()
+    assert main(["sweep-leads", "--db", db, "--as-of", "2025-12-01", "--capacity-hours", "100", "--hours-per-lead", "1",
+                 "--cost-per-lead", "50", "--bootstrap", "20"]) == 0
+    assert "best cut-off for profit" in capsys.readouterr().out
+    assert fetch(Path(db), "SELECT DISTINCT company_id FROM lead_sweeps") == [("c2",)]

@@ -48,12 +48,13 @@ def import_export(
         The workbench database; created with the schema when missing.
     path : path
         A Salesforce export folder (``fmt="salesforce"``), or the export file a mapping reads
-        (``fmt="mapped"``).
+        (``fmt="mapped"``: a deals or, with ``kind: leads``, a leads export).
     fmt : {"salesforce", "mapped"}
         The export's shape.
     mapping : path, optional
-        A YAML mapping (docs/IMPORT.md): required for ``mapped``; for Salesforce it may add stage,
-        lead status and activity type names and date formats.
+        A YAML mapping (docs/IMPORT.md): required for ``mapped``, where its ``kind`` says whether
+        the file's rows are deals or leads; for Salesforce it may add stage, lead status and
+        activity type names and date formats.
     rates : path, optional
         CSV of exchange rates to the corporate currency (``currency,rate[,valid_from,valid_to]``).
     company : str, optional
@@ -69,8 +70,9 @@ def import_export(
     Raises
     ------
     LoadError
-        The export cannot be imported as a whole (missing file or field, unknown stage names,
-        mixed currencies without a rate, dates in several formats, a bad mapping file). Nothing
+        The export cannot be imported as a whole (missing file or field, unknown stage or status
+        names, an id twice, a converted lead without its conversion date, mixed currencies
+        without a rate, dates in several formats, a bad mapping file). Nothing
         is written.
     """
     from crm_lab.importers import currency
