@@ -302,3 +302,25 @@ def test_larger_random_plans_keep_every_rule_whatever_the_solver_proves(seed, to
         assert plan.gap is not None and (plan.status == "optimal") == (plan.gap <= 1e-4)
     elif plan.kind == "soft":
         assert plan.violations == check_plan(data, s, plan.rules, plan.rep_of_account)
+
+
+def test_no_plan_within_the_time_limit_is_its_own_status_with_the_soft_plan_offered(monkeypatch):
+    """Not 'error': the solver did not fail, it ran out of time before finding any plan that keeps
+    every rule. The soft plan is offered, as for infeasible rules."""
+    from crm_lab.territory import model
+    from crm_lab.territory.solve import SolveOutcome
+
+    data = data_of([("a1", 0, 0, 900.0, 1.0, "r1"), ("a2", 0, 0, 900.0, 1.0, "r1")], [("r1", 0, 0, 1500.0, 1.0)])
+    real_solve = model._solve
+    message = "no feasible solution found within the time limit of 5 s (infeasibility not proven)"
+
+    def hard_times_out(rules, settings, options, *, relax, start):
+        if relax:
+            return real_solve(rules, settings, options, relax=relax, start=start)
+        return SolveOutcome("time_limit", "highs", "time limit", False, None, None, None, 5.0, message), None
+
+    monkeypatch.setattr(model, "_solve", hard_times_out)
+    plan = plan_territories(data, TerritorySettings(), FAST)
+    assert (plan.status, plan.kind, plan.message) == ("time_limit", "soft", message)
+    assert plan.diagnosis[0] == "total workload 1,800 h exceeds total capacity 1,500 h by 300 h"
+    assert plan.describe().splitlines()[0].startswith("territory plan for c1: time_limit, 2 accounts")

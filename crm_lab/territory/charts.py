@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
+from crm_lab.charts import AXES
 from crm_lab.territory.metrics import rep_loads
 from crm_lab.territory.model import TerritoryPlan
 
@@ -78,6 +79,8 @@ def balance_bars(plan: TerritoryPlan, measure: str = "workload", title: str = ""
     ax.scatter(x, after[f"{measure}_target"].to_numpy(), marker="_", s=250, color="black", label="target", zorder=3)
     ax.set_xticks(x, after["rep_id"].to_list(), rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("hours" if measure == "workload" else "potential")
+    if measure == "potential":
+        ax.yaxis.set_major_formatter(AXES["money"])  # 1.5M, not matplotlib's 1e6 offset
     ax.set_title(title or f"{measure.capitalize()} per rep against its band")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

@@ -28,7 +28,7 @@ class Assignment:
     ----------
     rep_of_account : ndarray of int
         The rep (column) index of each account (row); -1 when there is no plan.
-    status : {"optimal", "feasible", "infeasible", "error"}
+    status : {"optimal", "feasible", "infeasible", "time_limit", "error"}
         ``optimal`` only when the solver's bound proves it (see :mod:`crm_lab.territory.solve`);
         ``error`` also covers a plan that failed the independent re-check.
     objective : float or None

@@ -51,8 +51,9 @@ class TerritoryPlan:
     ----------
     rep_of_account : ndarray of int
         Rep index (into ``data.rep_ids``) per account; -1 when there is no plan.
-    status : {"optimal", "feasible", "infeasible", "error"}
-        What the solver established for the rules as given (the hard model).
+    status : {"optimal", "feasible", "infeasible", "time_limit", "error"}
+        What the solver established for the rules as given (the hard model); ``time_limit``:
+        the time limit passed before any plan was found.
     kind : {"hard", "soft", "none"}
         ``soft`` when the hard model was infeasible and this is the soft plan (see ``violations``).
     solve_status : str
@@ -185,8 +186,7 @@ def plan_territories(
     outcome, hard_plan = _solve(rules, settings, options, relax=frozenset(), start=start)
     if outcome.has_solution:
         return _finish(data, settings, rules, outcome, hard_plan, kind="hard")
-    timed_out = outcome.status == "error" and outcome.solver_status == "time limit"
-    if outcome.status != "infeasible" and not timed_out:
+    if outcome.status not in ("infeasible", "time_limit"):
         return _no_plan(data, settings, rules, outcome)
     diagnosis = diagnose(data, settings, rules)
     if not diagnosis and outcome.status == "infeasible":

@@ -92,6 +92,30 @@ class TerritorySettings:
     def effective_potential_tolerance(self) -> float:
         return self.tolerance if self.potential_tolerance is None else self.potential_tolerance
 
+    def describe(self) -> str:
+        """The rules in a sentence, for a report or a console.
+
+        Examples
+        --------
+        >>> print(TerritorySettings(tolerance=0.15, potential_tolerance=math.inf, max_moves=8).describe())
+        workload within ±15% of each rep's FTE share, potential unbalanced; at most 8 move(s), each costing 50 km
+        """
+        potential = self.effective_potential_tolerance
+        rules = [f"workload within ±{self.tolerance:.0%} of each rep's FTE share, "
+                 + ("potential unbalanced" if math.isinf(potential) else f"potential within ±{potential:.0%}")]
+        moves = "any number of moves" if self.max_moves is None else f"at most {self.max_moves} move(s)"
+        if self.max_moved_potential is not None:
+            moves += f" and {self.max_moved_potential:,.0f} potential moved"
+        per_km = "" if self.distance_weight == 1 else f" (distance weighted {self.distance_weight:g})"
+        rules.append(f"{moves}, each costing {self.move_weight:g} km{per_km}")
+        if self.max_distance_km is not None:
+            rules.append(f"no account farther than {self.max_distance_km:g} km from a new rep")
+        if self.distance_to != "home":
+            rules.append("distance to the rep's territory centre")
+        if self.locks or self.forbidden:
+            rules.append(f"{len(self.locks)} lock(s), {len(self.forbidden)} forbidden pair(s)")
+        return "; ".join(rules)
+
 
 def _non_negative(name: str, value) -> None:
     if not isinstance(value, (int, float, np.integer, np.floating)) or not (value >= 0) or not math.isfinite(value):

@@ -33,7 +33,7 @@ from crm_lab.errors import InvalidArgument
 # mip_rel_gap, so "optimal" means what HiGHS itself would prove, and never less.
 OPTIMALITY_GAP = 1e-4
 SOLVERS = ("auto", "highs", "cbc")
-STATUSES = ("optimal", "feasible", "infeasible", "error")
+STATUSES = ("optimal", "feasible", "infeasible", "time_limit", "error")
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ def solve(
             if options.solver == "highs":
                 return _failed("highs", f"HiGHS failed: {error}")
             outcome = _failed("highs", f"HiGHS failed: {error}")
-        if options.solver == "highs" or outcome.status != "error" or outcome.solver_status == "time limit":
+        if options.solver == "highs" or outcome.status != "error":
             return outcome
         fallback = _solve_cbc(prob, options, start)
         return _with_message(fallback, f"{outcome.message}; solved with CBC instead")
@@ -358,7 +358,8 @@ def _solve_highs(prob: pulp.LpProblem, options: SolverOptions, start, mip: bool 
             if status_name == "kTimeLimit"
             else f"HiGHS stopped without a solution: {raw}"
         )
-        return SolveOutcome("error", "highs", raw, False, None, None, None, seconds, message)
+        status = "time_limit" if status_name == "kTimeLimit" else "error"
+        return SolveOutcome(status, "highs", raw, False, None, None, None, seconds, message)
     multiplier = -1.0 if sense == "max" else 1.0  # PuLP hands HiGHS the negated objective for max
     objective = multiplier * model.getObjectiveValue()
     bound = multiplier * float(info.mip_dual_bound) if prob.isMIP() and mip else objective
@@ -437,12 +438,13 @@ def _solve_cbc(prob: pulp.LpProblem, options: SolverOptions, start) -> SolveOutc
         return SolveOutcome("infeasible", "cbc", raw, False, None, None, None, seconds, "the model has no feasible solution")
     has_solution = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
     if not has_solution:
+        timed_out = bool(options.time_limit) and "time" in raw.lower()
         message = (
             f"no feasible solution found within the time limit of {options.time_limit:g} s (infeasibility not proven)"
-            if options.time_limit and "time" in raw.lower()
+            if timed_out
             else f"CBC stopped without a solution: {raw}"
         )
-        return SolveOutcome("error", "cbc", raw, False, None, None, None, seconds, message)
+        return SolveOutcome("time_limit" if timed_out else "error", "cbc", raw, False, None, None, None, seconds, message)
     sense = _sense(prob)
     objective = float(pulp.value(prob.objective))
     found = _CBC_BOUND.search(log)

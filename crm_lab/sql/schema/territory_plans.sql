@@ -1,8 +1,9 @@
 -- One row per territory plan (crm-lab territory, crm_lab.territory.run_territory): the common run
 -- columns (run_id is the plan_id), then how the plan was solved and its headline figures.
 -- status is what the solver established for the rules as given: 'optimal' only with proof from
--- the solver's bound, 'feasible' (with its gap) otherwise, 'infeasible' or 'error'. When the rules
--- are infeasible, plan_kind is 'soft': the assignments break the rules listed in violations.
+-- the solver's bound, 'feasible' (with its gap) otherwise, 'infeasible', 'time_limit' (no plan
+-- found in time) or 'error'. When the rules are infeasible (or no plan was found in time),
+-- plan_kind is 'soft': the assignments break the rules listed in violations.
 -- key: plan_id
 CREATE TABLE IF NOT EXISTS territory_plans (
     plan_id         VARCHAR NOT NULL,
