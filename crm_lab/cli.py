@@ -1,11 +1,12 @@
 """``crm-lab``: a thin shell over the Python API, so the two never drift apart.
 
-Every command takes ``--db PATH`` (default data/crm.duckdb). Errors a user can fix are printed
-as one message without a traceback, with exit status 2."""
+Every command but ``generate`` takes ``--db PATH`` (default data/crm.duckdb). Errors a user can
+fix are printed as one message without a traceback, with exit status 2."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,9 @@ def _batch(args: argparse.Namespace) -> int:
     from crm_lab.batch.run import ingest_only, run_batch
 
     if args.ingest:
+        from crm_lab.db import require_database
+
+        require_database(args.db)  # the ledger's writer would otherwise create an empty database
         print(ingest_only(args.ingest, args.db))
         return 0
     if not args.spec:
@@ -71,10 +75,18 @@ def _forecast(args: argparse.Namespace) -> None:
     run_forecast(args)
 
 
+# backtest()'s parameters start and stop are --from and --to on the command line.
+_BACKTEST_OPTIONS = re.compile(r"^(start|stop)\b|(?<= before )start\b")
+
+
 def _backtest(args: argparse.Namespace) -> None:
     from crm_lab.forecast.command import run_backtest
 
-    run_backtest(args)
+    try:
+        run_backtest(args)
+    except InvalidArgument as error:
+        message = _BACKTEST_OPTIONS.sub(lambda m: "--from" if m.group(0) == "start" else "--to", str(error))
+        raise InvalidArgument(message) from error
 
 
 def _sweep_leads(args: argparse.Namespace) -> None:
@@ -92,7 +104,8 @@ def _territory(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
-    print(build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline))
+    print(build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline,
+                     force=args.force))
 
 
 def _dashboard(args: argparse.Namespace) -> int:
@@ -118,13 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crm-lab {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler, help_text: str) -> argparse.ArgumentParser:
+    def command(name: str, handler, help_text: str, *, db: bool = True) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("--db", default=str(DEFAULT_DB), help=f"workbench database (default {DEFAULT_DB})")
+        if db:
+            sub.add_argument("--db", default=str(DEFAULT_DB), help=f"workbench database (default {DEFAULT_DB})")
         sub.set_defaults(handler=handler)
         return sub
 
-    gen = command("generate", _generate, "write a synthetic CRM world in the native export format")
+    gen = command("generate", _generate, "write a synthetic CRM world in the native export format", db=False)
     gen.add_argument("out_dir", metavar="OUT_DIR")
     gen.add_argument("--companies", type=int, default=2, help="number of tenants (default 2)")
     gen.add_argument("--deals", type=int, default=1000, help="deals across all tenants (default 1000)")
@@ -165,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     leads_command.add_sweep_leads_arguments(sweep)
 
     sql = command("sql", _sql, "run one read-only SQL query on the workbench")
-    sql.add_argument("query", metavar="SQL")
+    sql.add_argument("query", metavar="SQL", help="one SELECT or EXPLAIN statement (quote it for the shell)")
     sql.add_argument("--company", help="see only this company's rows in every table, view and macro")
-    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
+    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table",
+                     help="table (default), csv, json, or parquet (needs --out)")
     sql.add_argument("--out", help="write the result to this file (required for parquet)")
 
     batch = command("batch", _batch, "run a pipeline of notebooks with papermill into HTML reports")
@@ -184,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--pipeline", default="pipelines/weekly.yaml", help="the batch to run on it (default pipelines/weekly.yaml)")
     demo.add_argument("--no-batch", action="store_true", help="only build the database")
+    demo.add_argument("--force", action="store_true",
+                      help="replace the database at --db even when it is not a previous demo build")
 
     from crm_lab import serve
 

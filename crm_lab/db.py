@@ -17,13 +17,62 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from crm_lab.errors import DatabaseLockedError, DatabaseMissingError
+from crm_lab.errors import CrmLabError, DatabaseLockedError, DatabaseMissingError
 
 T = TypeVar("T")
 DEFAULT_DB = Path("data/crm.duckdb")
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+# Every DuckDB file starts with an 8-byte checksum and then this magic.
+_MAGIC_OFFSET, _MAGIC = 8, b"DUCK"
+
+
+class NotADatabaseError(CrmLabError):
+    """The path given as the database is a directory or a file DuckDB did not write."""
+
+
+def check_database_file(path: str | os.PathLike) -> None:
+    """Raise :class:`NotADatabaseError` when ``path`` exists but is a directory or not a DuckDB
+    database file; a missing path passes (whether it may be created is the caller's choice).
+
+    The file's header is read rather than DuckDB's errors trusted, because DuckDB 2.0 opens an
+    existing CSV, Parquet or JSON file read-write without complaint: as an empty in-memory
+    database with a view over the file, which a writer would fill and then silently discard."""
+    path = Path(path)
+    if path.is_dir():
+        raise NotADatabaseError(
+            f"database {path} is a directory, not a DuckDB database file: "
+            f"pass the database file, e.g. --db {path / DEFAULT_DB.name}"
+        )
+    try:
+        with path.open("rb") as file:
+            header = file.read(_MAGIC_OFFSET + len(_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # unreadable (permissions, ...): DuckDB's own error says why
+    if header[_MAGIC_OFFSET:] != _MAGIC:
+        what = "an empty file, not a DuckDB database file" if not header else "not a DuckDB database file"
+        raise NotADatabaseError(
+            f"database {path} is {what}: pass the workbench database (default {DEFAULT_DB}); "
+            f"to read an export into one, run `crm-lab load --db DB {path}`"
+        )
+
+
+def missing_database(path: str | os.PathLike) -> DatabaseMissingError:
+    """The error for a database that must exist and does not, with how to build it."""
+    return DatabaseMissingError(
+        f"database {path} does not exist: build it with `crm-lab demo` or `crm-lab load --db {path} FILES`"
+    )
+
+
+def require_database(path: str | os.PathLike) -> None:
+    """Refuse a path that is not an existing DuckDB database, creating nothing: for commands
+    that need loaded data, which a new empty file would only hide."""
+    check_database_file(path)
+    if not Path(path).exists():
+        raise missing_database(path)
 
 
 def lock_timeout_s() -> float:
@@ -36,6 +85,7 @@ def connect(
     *,
     read_only: bool = True,
     lock_timeout: float | None = None,
+    create: bool = True,
 ) -> duckdb.DuckDBPyConnection:
     """Open the workbench database with UTC session time.
 
@@ -49,12 +99,21 @@ def connect(
         Seconds to keep retrying while another process holds the file (default
         ``CRM_LAB_LOCK_TIMEOUT`` or 30). Then :class:`DatabaseLockedError` names the file,
         the holder's PID when DuckDB reports it, and what to do.
+    create : bool
+        Whether a writer may create a missing file (and its folder). Only the commands that
+        build a database (load, demo) should; the others refuse like a reader does.
+
+    Raises
+    ------
+    DatabaseMissingError
+        The file does not exist and may not be created.
+    NotADatabaseError
+        The path is a directory or a file that is not a DuckDB database.
     """
     path = Path(db_path)
-    if read_only and not path.exists():
-        raise DatabaseMissingError(
-            f"database {path} does not exist: build it with `crm-lab demo` or `crm-lab load --db {path} FILES`"
-        )
+    check_database_file(path)
+    if (read_only or not create) and not path.exists():
+        raise missing_database(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     con = retry_while_locked(lambda: duckdb.connect(str(path), read_only=read_only), path, lock_timeout)
@@ -73,8 +132,11 @@ def retry_while_locked(open_database: Callable[[], T], path: Path, lock_timeout:
     while True:
         try:
             return open_database()
-        except duckdb.IOException as error:
-            if not _LOCK_MESSAGE.search(str(error)):
+        except duckdb.Error as error:
+            # DuckDB's words for a directory or a foreign file vary by case ("Is a directory",
+            # "Cannot launch in-memory database in read-only mode!"): the file itself tells.
+            check_database_file(path)
+            if not (isinstance(error, duckdb.IOException) and _LOCK_MESSAGE.search(str(error))):
                 raise
             if time.monotonic() >= deadline:
                 holder = _PID.search(str(error))

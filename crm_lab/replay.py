@@ -19,7 +19,7 @@ import duckdb
 
 from crm_lab import __version__
 from crm_lab.db import DEFAULT_DB, transaction
-from crm_lab.errors import InvalidArgument
+from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.schema import ensure_schema, schema_sql
 
 # Bump when the fold's output changes for the same events: the next replay then rebuilds all.
@@ -59,6 +59,10 @@ def replay_sql(name: str) -> str:
     return (files("crm_lab") / "sql" / "replay" / f"{name}.sql").read_text(encoding="utf-8")
 
 
+class NothingToReplay(CrmLabError):
+    """The database has no events: replaying it would only report an empty success."""
+
+
 REPLAY_TABLES = ("deal_history", "lead_history", "account_history", "pipeline_snapshots", "pipeline_period_ends", "replay_runs")
 
 
@@ -81,14 +85,32 @@ def replay(
         Period of ``pipeline_snapshots`` (weeks end on Sunday). Changing it rebuilds all.
     lock_timeout : float, optional
         Seconds to wait for another process's lock on the database.
+
+    Raises
+    ------
+    crm_lab.errors.DatabaseMissingError
+        The database does not exist (replay never creates one: a mistyped path would otherwise
+        become a new, empty database).
+    NothingToReplay
+        The database has no events loaded.
     """
     if period not in PERIOD_STEPS:
         raise InvalidArgument(f"period must be one of week, month, quarter; got {period!r}")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
-    with transaction(db_path, lock_timeout=lock_timeout) as con:
+    with transaction(db_path, lock_timeout=lock_timeout, create=False) as con:
+        if not _has_events(con):
+            raise NothingToReplay(f"no events loaded in {db_path}: run `crm-lab load --db {db_path} FILES` first")
         report = _replay(con, full=full, period=period, started_at=started_at, started=started)
     return report
+
+
+def _has_events(con: duckdb.DuckDBPyConnection) -> bool:
+    present = con.sql(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'events'"
+    ).fetchall()[0][0]
+    return bool(present) and bool(con.sql("SELECT 1 FROM events LIMIT 1").fetchall())
 
 
 def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_at: datetime, started: float) -> ReplayReport:

@@ -27,6 +27,28 @@ from crm_lab.forecast.store import store_run
 from crm_lab.forecast.summary import deals_frame, horizon_samples, summary_frame
 from crm_lab.runs import RunRecord, input_fingerprint
 
+# How long after the last recorded change an as-of may fall: an export lags its CRM by days, and
+# a quiet week is normal. Much later, the "open" deals are only the ones nobody saw close.
+AS_OF_AFTER_DATA = dt.timedelta(days=7)
+
+
+def check_as_of_in_data(con, as_of: dt.datetime, company: str | None = None) -> None:
+    """Refuse an as-of more than :data:`AS_OF_AFTER_DATA` after the (company's) deal history
+    ends, naming the span of the data, as a backtest refuses windows after the data ends."""
+    first, last = con.sql(
+        "SELECT min(valid_from), max(valid_from) FROM deal_history WHERE $company IS NULL OR company_id = $company",
+        params={"company": company},
+    ).fetchall()[0]
+    if last is not None and as_of > last + AS_OF_AFTER_DATA:
+        raise InvalidArgument(
+            f"as_of {_day_or_instant(as_of)}: after the data ends (the deal history spans {first.date()} to {last.date()}); "
+            f"forecast as of at most {AS_OF_AFTER_DATA.days} days after {last.date()}, or load and replay newer events"
+        )
+
+
+def _day_or_instant(value: dt.datetime) -> str:
+    return value.date().isoformat() if value.timetz() == dt.time(tzinfo=value.tzinfo) else value.isoformat()
+
 
 def check_count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -269,6 +291,7 @@ def forecast(
     window = forecast_window(as_of, horizon)
     with reading(db_path, lock_timeout=lock_timeout) as con:
         check_replayed(con)
+        check_as_of_in_data(con, window.as_of, company)
         fingerprint = input_fingerprint(con)
         inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con)
     run = run_scenarios(inputs, scenarios, trials=trials, seed=seed, by=dims, target=target)

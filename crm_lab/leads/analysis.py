@@ -227,17 +227,27 @@ def analyse_frames(
     settings: LeadSweepSettings,
     as_of: datetime,
     train_cutoff: datetime,
+    lead_span: tuple[datetime, datetime] | None = None,
 ) -> LeadSweepResult:
-    """The study on frames split by :func:`split_leads` (pure)."""
+    """The study on frames split by :func:`split_leads` (pure). ``lead_span``, the first and
+    last creation of the company's leads, lets an empty sweep say which way to move ``as_of``."""
     started = time.perf_counter()
     s = settings
     where = f"company {company_id}"
     if test.height == 0:
-        raise InvalidArgument(
+        matured_by = as_of - timedelta(days=settings.maturity_days)
+        empty = (
             f"{where}: no lead was created between {train_cutoff:%Y-%m-%d %H:%M} and "
-            f"{as_of - timedelta(days=settings.maturity_days):%Y-%m-%d %H:%M} (as_of - maturity_days), so there is "
-            "nothing to sweep: move as_of later or widen test_days"
+            f"{matured_by:%Y-%m-%d %H:%M} (as_of - maturity_days), so there is nothing to sweep: "
         )
+        first, last = lead_span or (None, None)
+        if last is not None and last <= train_cutoff:
+            latest = last + timedelta(days=settings.maturity_days)
+            raise InvalidArgument(
+                empty + f"as_of is past the lead data (created {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
+                f"move as_of earlier, to {latest:%Y-%m-%d} or before"
+            )
+        raise InvalidArgument(empty + "move as_of later or widen test_days")
     if s.score_source == "model" and train.height == 0:
         raise InvalidArgument(
             f"{where}: no lead was mature at the training cut-off {train_cutoff:%Y-%m-%d %H:%M} "
@@ -367,7 +377,10 @@ def analyse_leads(
                 train_cutoff=train_cutoff,
                 maturity_days=checked.maturity_days,
             )
-            inputs.append((name, {**frames, "economics": read_deal_economics(con, as_of=as_of, company=name)}))
+            span = con.sql("SELECT min(created_at), max(created_at) FROM lead_history WHERE company_id = ?",
+                           params=[name]).fetchall()[0]
+            inputs.append((name, {**frames, "economics": read_deal_economics(con, as_of=as_of, company=name),
+                                  "lead_span": span}))
     return [
         replace(
             analyse_frames(name, settings=checked, as_of=as_of, train_cutoff=train_cutoff, **frames),
