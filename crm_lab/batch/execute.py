@@ -3,9 +3,11 @@ process (a local pool or a Dask worker), one kernel per run."""
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +16,10 @@ from typing import Any
 import nbformat
 import papermill
 import psutil
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbconvert import HTMLExporter
+from traitlets import CaselessStrEnum, default
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # Script and stylesheet tags that would fetch from the network when the report is opened.
@@ -41,6 +46,22 @@ class RunOutcome:
         return asdict(self)
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """Kernels reached over Unix sockets instead of TCP ports: nothing listens on the network, and
+    ipykernel (7.x) warns on every TCP start that its traffic is unencrypted."""
+
+    transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    @default("ip")
+    def _unique_socket_prefix(self) -> str:
+        # jupyter_client's default prefix is "kernel-ipc" in the working directory, shared by
+        # every kernel of a parallel batch: two kernels then bind the same sockets. (Short: a
+        # Unix socket's path has a limit of about 100 characters.)
+        runtime = jupyter_runtime_dir()
+        os.makedirs(runtime, exist_ok=True)
+        return os.path.join(runtime, f"crm-lab-{uuid.uuid4().hex[:12]}")
+
+
 def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str) -> RunOutcome:
     """Execute one notebook into ``run_dir`` (``<name>.ipynb`` and ``<name>.html``). A failure
     keeps its evidence: papermill writes the executed notebook with the error at the top, and the
@@ -61,6 +82,7 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
             cwd=cwd,
             progress_bar=False,
             log_output=False,
+            kernel_manager_class=LocalKernelManager,
         )
     except papermill.PapermillExecutionError as failure:
         error = f"{failure.ename}: {failure.evalue} (cell {failure.exec_count})"
