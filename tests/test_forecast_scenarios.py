@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from crm_lab.errors import InvalidArgument
@@ -69,3 +72,13 @@ def test_windows_and_as_of_dates():
         as_of_dates("2025-01-01", "2025-02-01", "day")
     with pytest.raises(InvalidArgument, match="as_of must be a date or timestamp"):
         forecast_window("yesterday", "month")
+
+
+def test_the_scenario_file_of_docs_forecast_is_the_one_shipped_and_reads():
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "FORECAST.md").read_text(encoding="utf-8")
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "remove_reps" in b]
+    shipped = (root / "docs" / "examples" / "what-if.yaml").read_text(encoding="utf-8")
+    assert shipped.endswith(block)  # after its header comment
+    scenarios = load_scenarios(root / "docs" / "examples" / "what-if.yaml")
+    assert [s.name for s in scenarios] == ["stronger close", "slower quarter", "without Ada"]
