@@ -84,3 +84,43 @@ def _jsonl_starts(path: Path) -> np.ndarray:
     # A JSON Lines record is one line: a line break inside a string is escaped.
     with path.open(encoding="utf-8-sig") as handle:
         return np.asarray([number for number, line in enumerate(handle, start=1) if line.strip()], dtype=np.int64)
+
+
+def lines_at(path: Path, byte_positions: list[int]) -> list[int]:
+    """The line (1-based) on which a record starting at each byte offset of ``path`` is, for
+    offsets in ascending order.
+
+    An offset on a line break belongs to the line after the breaks: DuckDB reports a record that
+    follows a CRLF, or blank lines, as starting on the first of those bytes. Only a file with
+    misread records comes here; it is read up to the last offset."""
+    lines: list[int] = []
+    pending = iter(byte_positions)
+    target = next(pending, None)
+    # seen: line breaks before the scan point; consumed: bytes of the chunks before this one;
+    # skipping: inside the run of line breaks in front of the record at ``target``.
+    seen, consumed, skipping = 0, 0, False
+    with path.open("rb") as handle:
+        while target is not None and (chunk := handle.read(_CHUNK)):
+            start = 0
+            while target is not None:
+                if not skipping:
+                    if target >= consumed + len(chunk):
+                        break
+                    seen += chunk.count(b"\n", start, target - consumed)
+                    start = target - consumed
+                    skipping = True
+                while start < len(chunk) and chunk[start] in b"\r\n":
+                    seen += chunk[start] == ord("\n")
+                    start += 1
+                if start == len(chunk):
+                    break  # the run of line breaks may go on in the next chunk
+                lines.append(seen + 1)
+                skipping = False
+                target = next(pending, None)
+            if not skipping:
+                seen += chunk.count(b"\n", start)
+            consumed += len(chunk)
+    if target is not None:  # offsets at the very end, behind nothing but line breaks
+        lines.append(seen + 1)
+        lines.extend(seen + 1 for _ in pending)
+    return lines

@@ -13,7 +13,7 @@ import duckdb
 
 from crm_lab.contract import AGGREGATES, EVENT_INPUT_COLUMNS, PAYLOAD_FIELD_TYPES
 from crm_lab.schema import table_spec
-from crm_lab.typing_checks import FRIENDLY_TYPES, quote_literal
+from crm_lab.typing_checks import FRIENDLY_TYPES, quote_literal, rounded_text_sql
 
 ORDER = "occurred_at, seq NULLS LAST, event_id"
 AGGREGATE_KEY = ("company_id", "aggregate_type", "aggregate_id")
@@ -100,9 +100,11 @@ def _parse_sql(checked_sql: str) -> str:
         typed.append(f"{cast} AS {name}")
         present.append(f"CASE WHEN {raw} IS NOT NULL THEN {quote_literal(name)} END")
         wanted = quote_literal(f"wrongly typed payload: field {name} is not {FRIENDLY_TYPES.get(sql_type, sql_type)}, got ")
+        # An amount with fractions of a cent is quarantined, not rounded by its TRY_CAST.
+        rounded = rounded_text_sql(text, name, sql_type)
         type_checks.append(
             f"WHEN {raw} IS NOT NULL AND {raw} <> 'null' "
-            f"AND (left({raw}, 1) IN ('{{', '[') OR {name} IS NULL) "
+            f"AND (left({raw}, 1) IN ('{{', '[') OR {name} IS NULL{f' OR {rounded}' if rounded else ''}) "
             f"THEN {wanted} || CAST({raw} AS VARCHAR)"
         )
     known_types = ", ".join(quote_literal(name) for name in sorted(AGGREGATES))

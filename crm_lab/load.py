@@ -167,7 +167,9 @@ def _one_per_file_and_table(reports: list[FileReport]) -> list[FileReport]:
 
 
 def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) -> FileReport:
-    file_columns = stage_raw(con, item, "_raw", lazy=True)
+    # A CSV record whose field count is not the header's is a reject like a bad value: which of
+    # its values belongs to which column cannot be told, so none of them is loaded.
+    file_columns = stage_raw(con, item, "_raw", lazy=True, ragged="_ragged")
     spec = table_spec(item.table)
     targets = _input_columns(item.table)
     by_lower = {name.lower(): name for name in file_columns}
@@ -181,7 +183,12 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
         )
     wanted = {c.name for c in targets}
     ignored = tuple(name for name in file_columns if name.lower() not in wanted)
-    typed, errors = typed_select(targets, source_names)
+    source_types = dict(
+        con.sql(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = '_raw' AND database_name = 'temp'"
+        ).fetchall()
+    )
+    typed, errors = typed_select(targets, source_names, source_types)
     checked = f"SELECT r._line, {typed}, {errors} AS _errors FROM _raw r"
     # The file is read once, into _checked: rows typed with their rejects in _errors and, for
     # events, the payload parsed in the same pass. Later steps filter on len(_errors) = 0 rather
@@ -199,8 +206,14 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
             FROM (SELECT _line, unnest(_errors) AS e FROM _checked WHERE len(_errors) > 0)
             ORDER BY _line"""
     )
+    con.execute(
+        f"""INSERT INTO load_rejects
+            SELECT {int(load_id)}, {quote_literal(item.name)}, {quote_literal(item.table)}, line, NULL, value, reason
+            FROM _ragged ORDER BY line"""
+    )
     report = FileReport(item.name, item.table, ignored_columns=ignored)
-    report.rows_read = con.sql("SELECT count(*) FROM _checked").fetchall()[0][0]
+    report.rows_read = con.sql("SELECT (SELECT count(*) FROM _checked) + (SELECT count(*) FROM _ragged)").fetchall()[0][0]
+    con.execute("DROP TABLE _ragged")
     if item.table == EVENT_TABLE:
         counts = ingest(con, load_id, "_checked")
         report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
@@ -305,7 +318,12 @@ def _strict_message(con: duckdb.DuckDBPyConnection, report: LoadReport) -> str:
     lines = [
         f"--strict: {report.rows_rejected} row(s) rejected and {report.events_quarantined} event(s) quarantined; nothing was loaded"
     ]
-    lines += [f"  {file} line {line}, column {column} = {value!r}: {reason}" for file, line, column, value, reason in examples]
+    lines += [
+        # A reject of a whole record (a CSV record with the wrong number of fields) has no column.
+        f"  {file} line {line}, column {column} = {value!r}: {reason}" if column is not None
+        else f"  {file} line {line}: {reason}: {value!r}"
+        for file, line, column, value, reason in examples
+    ]
     lines += [f"  event {event_id}: {reason}" for event_id, reason in quarantined]
     return "\n".join(lines)
 

@@ -19,7 +19,7 @@ import polars as pl
 
 from crm_lab.contract import LOADABLE_TABLES
 from crm_lab.errors import LoadError
-from crm_lab.file_lines import read_chunks, record_start_lines
+from crm_lab.file_lines import lines_at, read_chunks, record_start_lines
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -111,11 +111,18 @@ def fingerprint(inputs: list[InputFile], settings_files: Sequence[str | os.PathL
     return digest.hexdigest()
 
 
-def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, lazy: bool = False) -> list[str]:
+def stage_raw(
+    con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, lazy: bool = False, ragged: str | None = None
+) -> list[str]:
     """Read a file into ``temp_table`` with a ``_line`` column; return the file's column names.
 
     CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
     kept, not a failed read; Parquet keeps its own types.
+
+    A CSV record with more or fewer fields than the header is left out of ``temp_table``. With
+    ``ragged``, such records go to a temp table of that name (``line``, ``value``: the record as
+    written, ``reason``), made empty for a file without any; without it, the first one fails the
+    read naming its line.
 
     With ``lazy``, ``temp_table`` is a view whose ``_line`` is numbered as it is read: over the
     Parquet file itself (the load reads it once, so a copy was a whole extra pass and its memory
@@ -128,8 +135,13 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
         reader = _VIEWS[item.fmt]
     else:
         reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
+    if ragged is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {ragged} (line BIGINT, value VARCHAR, reason VARCHAR)")
     try:
-        reader(con, item, temp_table)
+        if item.stage is None and item.fmt == "csv":
+            reader(con, item, temp_table, ragged=ragged)
+        else:
+            reader(con, item, temp_table)
     except duckdb.Error as error:
         raise LoadError(_explain_read_error(item, error)) from error
     columns = [
@@ -142,6 +154,8 @@ def stage_raw(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     ]
     with reading(item):  # one row is enough to tell; a count would read all of a view
         empty = not con.sql(f"SELECT 1 FROM {temp_table} LIMIT 1").fetchall()
+    if empty and ragged is not None:
+        empty = not con.sql(f"SELECT 1 FROM {ragged} LIMIT 1").fetchall()
     if empty:
         raise LoadError(f"{item.name}: file is empty (a header but no rows)")
     lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
@@ -181,8 +195,8 @@ def _csv_header(item: InputFile) -> list[str]:
         return [name.strip() for name in next(csv.reader(handle), [])]
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    _view_csv(con, item, f"{temp_table}_view")
+def _read_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, ragged: str | None = None) -> None:
+    _view_csv(con, item, f"{temp_table}_view", ragged=ragged)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS SELECT * FROM {temp_table}_view")
     drop_staged(con, f"{temp_table}_view")
 
@@ -204,24 +218,83 @@ def _view_parquet(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: s
     )
 
 
-def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
+def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, ragged: str | None = None) -> None:
     # read_csv has no row-number column, and row_number() OVER () straight over it runs every
     # step that reads the view on one thread. Over a table DuckDB numbers rows inside the
     # parallel scan, so the rows are copied once (in parallel, in file order), then numbered.
+    #
+    # store_rejects: a record with more or fewer fields than the header is set aside, with its
+    # byte position, instead of failing the read. The default strict read fails on such a
+    # record past the sniffer's sample, and a failed statement aborts the load's transaction,
+    # so the read cannot be retried; inside the sample, the sniffer gives up on the dialect and
+    # reads each line as one column (or takes a record for the header). Setting the rejects
+    # aside costs nothing measurable on a well-formed file, which is still read once.
+    rejects = f"{temp_table}_misread"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
-        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true)"
+        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true, store_rejects = true, "
+        f"rejects_table = {_literal(rejects)}, rejects_scan = {_literal(rejects + '_scan')})"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS {_numbered(con, item, temp_table, header=True)}")
+    try:
+        misread = _ragged_records(con, item, rejects)
+    finally:
+        con.execute(f"DROP TABLE {rejects}")
+        con.execute(f"DROP TABLE {rejects}_scan")
+    if misread and ragged is None:
+        line, _, reason = misread[0]
+        raise LoadError(f"{item.name} line {line}: {reason}")
+    if misread:
+        con.register("_misread", pl.DataFrame(misread, schema=["line", "value", "reason"], orient="row"))
+        con.execute(f"INSERT INTO {ragged} SELECT * FROM _misread")
+        con.unregister("_misread")
+    skipped = [line for line, _, _ in misread]
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS {_numbered(con, item, temp_table, header=True, skipped=skipped)}")
 
 
-def _numbered(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, header: bool) -> str:
+def _ragged_records(con: duckdb.DuckDBPyConnection, item: InputFile, rejects: str) -> list[tuple[int, str, str]]:
+    """(line, record as written, reason) of each record DuckDB set aside for its field count, in
+    file order. Any other error DuckDB set aside fails the read as the strict read would have."""
+    records = con.sql(
+        f"""SELECT line_byte_position, CAST(any_value(error_type) AS VARCHAR),
+                   any_value(csv_line), any_value(error_message),
+                   TRY_CAST(regexp_extract(any_value(error_message), 'Expected Number of Columns: ([0-9]+)', 1) AS BIGINT),
+                   -- One reject per missing or extra field, each counting the fields up to it.
+                   min(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS BIGINT)),
+                   max(TRY_CAST(regexp_extract(error_message, 'Found: ([0-9]+)', 1) AS BIGINT)),
+                   bool_and(error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS'))
+            FROM {rejects} GROUP BY line_byte_position ORDER BY line_byte_position"""
+    ).fetchall()
+    if not records:
+        return []
+    lines = lines_at(item.path, [position for position, *_ in records])
+    result = []
+    for line, (_, error_type, text, message, expected, fewest, most, field_count) in zip(lines, records):
+        if not field_count:
+            if error_type == "INVALID ENCODING":
+                raise LoadError(_first_invalid_utf8(item) or f"{item.name} line {line}: {message}")
+            raise LoadError(f"{item.name} line {line}: cannot be read as CSV: {message}")
+        found = most if error_type == "TOO MANY COLUMNS" else fewest
+        # DuckDB keeps the line break a CRLF record follows in front of it.
+        result.append((line, text.lstrip("\r\n"), f"expected {expected} fields (the header's), found {found}"))
+    return result
+
+
+def _numbered(
+    con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, header: bool, skipped: Sequence[int] = ()
+) -> str:
     """``{temp_table}_rows`` with ``_line``, the line each record starts on: record k is line k
     (+1 after a header) unless the file has blank lines or values spanning lines (see
-    :mod:`crm_lab.file_lines`); then a table of start lines is joined by record number."""
+    :mod:`crm_lab.file_lines`); then a table of start lines is joined by record number.
+    ``skipped``: the start lines of records the file has but ``{temp_table}_rows`` left out."""
     rows = f"{temp_table}_rows"
     records = con.sql(f"SELECT count(*) FROM {rows}").fetchall()[0][0]
-    starts = record_start_lines(item.path, records, header=header, fmt=item.fmt)
+    starts = record_start_lines(item.path, records + len(skipped), header=header, fmt=item.fmt)
+    if skipped:
+        if starts is None:
+            starts = np.arange(1 + int(header), records + len(skipped) + 1 + int(header))
+        starts = starts[~np.isin(starts, np.asarray(skipped, dtype=np.int64))]
+        if len(starts) != records:  # the left-out lines are not record starts here: number records
+            starts = None
     if starts is None:
         return f"SELECT row_number() OVER () + {int(header)} AS _line, * FROM {rows}"
     con.register("_start_lines", pl.DataFrame({"_record": np.arange(1, records + 1), "_line": starts}))

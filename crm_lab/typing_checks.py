@@ -5,6 +5,8 @@ required value that is missing, becomes a reject naming the column, the value an
 
 from __future__ import annotations
 
+import re
+
 from crm_lab.schema import Column
 
 FRIENDLY_TYPES = {
@@ -30,11 +32,60 @@ def quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def typed_select(columns: list[Column], source_names: dict[str, str], alias: str = "r") -> tuple[str, str]:
+_DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+_TEXT_TYPES = ("VARCHAR", "JSON")
+_INEXACT_NUMBERS = re.compile(r"DOUBLE|FLOAT|REAL|DECIMAL\(\d+,\s*(\d+)\)")
+
+
+def decimal_places(sql_type: str) -> tuple[int, int] | None:
+    """(precision, scale) of a DECIMAL type, None for any other."""
+    match = _DECIMAL.fullmatch(sql_type.replace(" ", ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def rounded_text_sql(text: str, cast: str, sql_type: str) -> str | None:
+    """A condition true when the number in ``text`` had more decimals than the DECIMAL
+    ``sql_type`` holds, so that ``cast`` (its TRY_CAST, which rounds) is not its value; None for
+    any other type.
+
+    The text is cast again, to DECIMAL(38, s) with the integer digits of ``sql_type``, only when
+    it has more characters after its '.' than ``sql_type`` has decimals, or an exponent: any other
+    number casts exactly, and a second cast of every amount costs as much as the first. Digits
+    past the wide type's last decimal (the 22nd for DECIMAL(18,2)) go unseen: 1e-30 loads as 0."""
+    places = decimal_places(sql_type)
+    if places is None:
+        return None
+    precision, scale = places
+    wide = f"DECIMAL(38, {38 - (precision - scale)})"
+    longer = quote_literal("%." + "_" * (scale + 1) + "%")
+    return (
+        f"CASE WHEN {text} LIKE {longer} OR {text} ILIKE '%e%' "
+        f"THEN TRY_CAST({text} AS {wide}) IS DISTINCT FROM {cast} ELSE false END"
+    )
+
+
+def _rounded_sql(source: str, source_type: str, cast: str, sql_type: str) -> str | None:
+    """Whether casting ``source`` to the DECIMAL ``sql_type`` rounded it: by its text, or for a
+    binary or decimal number with more decimals, by casting the result back to the source's type
+    (a DOUBLE 100.1 is the double nearest 100.10, so it passes; 100.125 does not)."""
+    if decimal_places(sql_type) is None:
+        return None
+    if source_type in _TEXT_TYPES:
+        return rounded_text_sql(source, cast, sql_type)
+    number = _INEXACT_NUMBERS.fullmatch(source_type.replace(" ", ""))
+    if number is None or (number.group(1) is not None and int(number.group(1)) <= decimal_places(sql_type)[1]):
+        return None  # whole numbers and decimals with no more places always cast exactly
+    return f"CAST({cast} AS {source_type}) <> {source}"
+
+
+def typed_select(
+    columns: list[Column], source_names: dict[str, str], source_types: dict[str, str] | None = None, alias: str = "r"
+) -> tuple[str, str]:
     """SQL for the typed columns and for the ``_errors`` list of one row.
 
     ``source_names`` maps a target column to the file's column (matched case-insensitively);
-    targets the file lacks become NULL."""
+    targets the file lacks become NULL. ``source_types``: the file's column types (text when not
+    given), which say how to tell that an amount had more decimals than its column keeps."""
     typed: list[str] = []
     checks: list[tuple[str, str]] = []  # (condition, the reject it makes)
     for column in columns:
@@ -53,10 +104,14 @@ def typed_select(columns: list[Column], source_names: dict[str, str], alias: str
             )
         if column.sql_type != "VARCHAR":
             wanted = quote_literal(f"not {FRIENDLY_TYPES.get(column.sql_type, column.sql_type)}")
-            checks.append(
-                (f"{source} IS NOT NULL AND {cast} IS NULL",
-                 f"{{'column_name': {label}, 'value': CAST({source} AS VARCHAR), 'reason': {wanted}}}")
-            )
+            reject = f"{{'column_name': {label}, 'value': CAST({source} AS VARCHAR), 'reason': {wanted}}}"
+            checks.append((f"{source} IS NOT NULL AND {cast} IS NULL", reject))
+            # TRY_CAST rounds an amount to the column's decimals: money with fractions of a cent
+            # would load changed without a word.
+            source_type = (source_types or {}).get(source_names[column.name], "VARCHAR")
+            rounded = _rounded_sql(source, source_type, cast, column.sql_type)
+            if rounded is not None:
+                checks.append((f"{cast} IS NOT NULL AND ({rounded})", reject))
     no_errors = f"CAST([] AS {REJECT_TYPE}[])"
     if not checks:
         return ", ".join(typed), no_errors

@@ -260,3 +260,221 @@ def test_start_lines_fall_back_to_record_numbers_when_the_dialects_disagree(tmp_
     assert record_start_lines(path, 1, header=True, fmt="csv") is None
     path.write_text('a,b\n1,"x\ny"\n2,z\n', encoding="utf-8")
     assert record_start_lines(path, 2, header=True, fmt="csv").tolist() == [2, 4]
+
+
+# A CSV record with more or fewer fields than the header is a reject, like a bad value: which of
+# its values belongs to which column cannot be told, so none is loaded, and the rest of the file is.
+RAGGED_HEADER = "company_id,deal_id,amount,stage"
+
+
+def _rejects(db) -> list[tuple]:
+    from tests.conftest import query
+
+    return query(db, "SELECT file, line, column_name, value, reason FROM load_rejects ORDER BY line")
+
+
+@pytest.mark.parametrize(
+    ("row", "found"),
+    [("c1,d2", 2), ("c1,d2,1.00,proposal,extra", 5)],
+)
+def test_a_record_with_too_few_or_too_many_fields_is_a_reject_naming_its_line(db, tmp_path, row, found):
+    # The user's file: two records, the last ragged. DuckDB's sniffer gave up on it and read each
+    # line as one column ("missing required columns"), or took a record for the header ("empty").
+    path = write_csv(tmp_path / "deals.csv", RAGGED_HEADER, "c1,d1,100.00,prospecting", row)
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected, report.files[0].rows_loaded) == (2, 1, 1)
+    assert _rejects(db) == [(str(path), 3, None, row, f"expected 4 fields (the header's), found {found}")]
+    from tests.conftest import query
+
+    assert query(db, "SELECT deal_id, amount::VARCHAR, stage FROM deals") == [("d1", "100.00", "prospecting")]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_ragged_records_count_quoted_commas_and_line_breaks_and_keep_later_lines_right(db, tmp_path, ending):
+    # 1 header / 2-3 d1 (a quoted name with a comma and a line break: 4 fields) / 4 d2 (3 fields)
+    # / 5 blank / 6-7 d3 (5 fields, one quoted over two lines) / 8 d4 (bad amount) / 9 d5 / 10 d6 (3)
+    lines = [
+        "company_id,deal_id,name,amount",
+        'c1,d1,"Acme, Inc.', 'renewal",1.00',
+        "c1,d2,two",
+        "",
+        'c1,d3,"three,', 'lines",3.00,extra',
+        "c1,d4,four,bad4",
+        "c1,d5,five,5.00",
+        'c1,d6,"six, quoted"',
+    ]
+    path = tmp_path / "deals.csv"
+    path.write_bytes(ending.join(lines).encode())
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected) == (6, 4)
+    three = 'c1,d3,"three,' + ending + 'lines",3.00,extra'
+    assert _rejects(db) == [
+        (str(path), 4, None, "c1,d2,two", "expected 4 fields (the header's), found 3"),
+        (str(path), 6, None, three, "expected 4 fields (the header's), found 5"),
+        (str(path), 8, "amount", "bad4", "not an amount with at most 2 decimals"),
+        (str(path), 10, None, 'c1,d6,"six, quoted"', "expected 4 fields (the header's), found 3"),
+    ]
+    from tests.conftest import query
+
+    assert query(db, "SELECT deal_id, name FROM deals ORDER BY deal_id") == [
+        ("d1", "Acme, Inc." + ending + "renewal"), ("d5", "five")]
+
+
+def test_a_ragged_record_past_the_sniffers_sample_is_a_reject_too(db, tmp_path):
+    # DuckDB sniffs the first 20,480 rows; past them its strict read fails on the record, and a
+    # failed statement would abort the load's transaction.
+    n, bad = 30_000, 25_000
+    rows = [f"c1,d{i},1.00,x" if i != bad else f"c1,d{i}" for i in range(n)]
+    rows[bad + 1] = f"c1,d{bad + 1},oops,x"
+    path = write_csv(tmp_path / "deals.csv", RAGGED_HEADER, *rows)
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected, report.files[0].rows_loaded) == (n, 2, n - 2)
+    assert _rejects(db) == [
+        (str(path), bad + 2, None, f"c1,d{bad}", "expected 4 fields (the header's), found 2"),
+        (str(path), bad + 3, "amount", "oops", "not an amount with at most 2 decimals"),
+    ]
+
+
+def test_a_file_of_ragged_records_only_is_not_empty(db, tmp_path):
+    path = write_csv(tmp_path / "deals.csv", RAGGED_HEADER, "c1,d1", "c1,d2,1,x,y")
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected, report.files[0].rows_loaded) == (2, 2, 0)
+    assert [line for _, line, *_ in _rejects(db)] == [2, 3]
+
+
+def test_strict_names_a_ragged_record_by_its_line(db, tmp_path):
+    path = write_csv(tmp_path / "deals.csv", RAGGED_HEADER, "c1,d1,100.00,prospecting", "c1,d2")
+    assert refused(db, path, strict=True) == (
+        "--strict: 1 row(s) rejected and 0 event(s) quarantined; nothing was loaded\n"
+        f"  {path} line 3: expected 4 fields (the header's), found 2: 'c1,d2'"
+    )
+
+
+def test_an_import_refuses_a_ragged_record_naming_its_line(tmp_path):
+    # An importer stages an export without a place for rejects: the record fails the read.
+    import duckdb
+
+    from crm_lab.importers.exports import read_export
+
+    path = tmp_path / "Opportunity.csv"
+    path.write_text('Id,StageName,Description\n006A,Prospecting,"two\nlines"\n006B,Closed Won\n', encoding="utf-8")
+    with pytest.raises(LoadError) as caught:
+        read_export(duckdb.connect(), path, "_sf_opportunity", ("Id",))
+    assert str(caught.value) == f"{path} line 4: expected 3 fields (the header's), found 2"
+
+
+def test_invalid_utf8_after_a_ragged_record_still_names_its_byte(db, tmp_path):
+    path = tmp_path / "deals.csv"
+    path.write_bytes(f"{RAGGED_HEADER}\nc1,d1\nc1,d2,1.00,propos\xe9al\n".encode("latin-1"))
+    assert refused(db, path) == (
+        f"{path} line 3, column stage: byte 0xe9 is not valid UTF-8; save the file as UTF-8 "
+        "(in Excel: CSV UTF-8) and load it again"
+    )
+
+
+# Money is exact to the cent: an amount with more decimals is a reject, never rounded.
+MONEY_COLUMNS = {("accounts", "potential"), ("deals", "amount"), ("products", "list_price"), ("reps", "quota")}
+AMOUNTS = [  # (value, loaded as, or None for a reject)
+    ("100.125", None), ("0.001", None), ("1.005e0", None), ("100.1251", None),
+    ("100.1", "100.10"), ("100", "100.00"), ("-5.00", "-5.00"), ("100.100", "100.10"), ("1e3", "1000.00"),
+    ("1.5e-1", "0.15"), ("12345678901234.56", "12345678901234.56"),
+]
+
+
+def _money_columns() -> set[tuple[str, str]]:
+    from crm_lab.contract import LOADABLE_TABLES
+    from crm_lab.schema import table_spec
+
+    return {(t, c.name) for t in LOADABLE_TABLES for c in table_spec(t).columns
+            if c.sql_type.startswith("DECIMAL") and t != "events"}
+
+
+def test_the_money_columns_are_the_contracts_decimals():
+    assert _money_columns() == MONEY_COLUMNS
+
+
+def _expect_amounts(db, path, table, column, values, line_of):
+    from crm_lab.schema import table_spec
+    from tests.conftest import query
+
+    key = table_spec(table).key[-1]
+    bad = [(str(path), line_of(i), column, shown, "not an amount with at most 2 decimals")
+           for i, (shown, loaded) in enumerate(values) if loaded is None]
+    assert _rejects(db) == bad
+    good = sorted((f"k{i}", loaded) for i, (_, loaded) in enumerate(values) if loaded is not None)
+    assert query(db, f'SELECT {key}, "{column}"::VARCHAR FROM {table} ORDER BY 1') == good
+
+
+@pytest.mark.parametrize(("table", "column"), sorted(MONEY_COLUMNS))
+def test_csv_amounts_with_more_than_two_decimals_are_rejects_in_every_money_column(db, tmp_path, table, column):
+    from crm_lab.schema import table_spec
+
+    key = table_spec(table).key[-1]
+    path = write_csv(tmp_path / f"{table}.csv", f"company_id,{key},{column}",
+                     *(f"c1,k{i},{value}" for i, (value, _) in enumerate(AMOUNTS)))
+    report = load(db, [path])
+    assert report.rows_rejected == sum(loaded is None for _, loaded in AMOUNTS)
+    _expect_amounts(db, path, table, column, AMOUNTS, lambda i: i + 2)
+
+
+@pytest.mark.parametrize(
+    ("arrow_type", "values"),
+    [
+        (pa.float64(), [(100.125, None), (0.1 + 0.2, None), (100.1, "100.10"), (-5.0, "-5.00"), (1e3, "1000.00")]),
+        (pa.float32(), [(100.125, None), (100.1, "100.10"), (5.5, "5.50")]),
+        (pa.decimal128(18, 3), [("1.125", None), ("1.120", "1.12"), ("-5.000", "-5.00")]),
+        (pa.decimal128(18, 2), [("1.12", "1.12"), ("-5.00", "-5.00")]),
+        (pa.int64(), [(7, "7.00")]),
+    ],
+)
+def test_parquet_amounts_with_more_than_two_decimals_are_rejects_whatever_their_type(db, tmp_path, arrow_type, values):
+    from decimal import Decimal
+
+    raw = [Decimal(v) if isinstance(v, str) else v for v, _ in values]
+    path = tmp_path / "deals.parquet"
+    pq.write_table(pa.table({"company_id": ["c1"] * len(values), "deal_id": [f"k{i}" for i in range(len(values))],
+                             "amount": pa.array(raw, arrow_type)}), path)
+    load(db, [path])
+    # A reject shows the value as DuckDB prints it: the shortest text that reads back the same.
+    _expect_amounts(db, path, "deals", "amount", [(str(v), loaded) for v, loaded in values], lambda i: i + 1)
+
+
+def test_json_lines_amounts_with_more_than_two_decimals_are_rejects_as_numbers_and_as_text(db, tmp_path):
+    from tests.conftest import write_jsonl
+
+    values = [(100.125, "100.125", None), ("100.125", "100.125", None), (100.1, "100.1", "100.10"),
+              ("-5.00", "-5.00", "-5.00"), (1e3, "1000.0", "1000.00"), (0.1 + 0.2, "0.30000000000000004", None)]
+    path = write_jsonl(tmp_path / "accounts.jsonl",
+                       *({"company_id": "c1", "account_id": f"k{i}", "potential": v} for i, (v, _, _) in enumerate(values)))
+    load(db, [path])
+    _expect_amounts(db, path, "accounts", "potential", [(shown, loaded) for _, shown, loaded in values], lambda i: i + 1)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_event_amount_with_more_than_two_decimals_is_quarantined(db, tmp_path, fmt):
+    from tests.conftest import event, query, write_jsonl
+
+    events = [event("e1", "d1", "created", "2024-01-01T00:00:00Z", {"amount": 100.1, "stage": "a"}),
+              event("e2", "d1", "amount_changed", "2024-01-02T00:00:00Z", {"amount": 100.125}),
+              event("e3", "a1", "updated", "2024-01-02T00:00:00Z", {"potential": "7.005"}, aggregate_type="account"),
+              event("e4", "d1", "amount_changed", "2024-01-03T00:00:00Z", {"amount": "1e3"})]
+    if fmt == "jsonl":
+        path = write_jsonl(tmp_path / "events.jsonl", *events)
+    else:
+        import csv
+        import json
+
+        path = tmp_path / "events.csv"
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["event_id", "company_id", "aggregate_type", "aggregate_id", "event_type", "occurred_at", "payload"])
+            for e in events:
+                writer.writerow([e["event_id"], e["company_id"], e["aggregate_type"], e["aggregate_id"], e["event_type"],
+                                 e["occurred_at"], json.dumps(e["payload"])])
+    report = load(db, [path])
+    assert report.events_quarantined == 2
+    assert query(db, "SELECT event_id, reason FROM events_rejected ORDER BY 1") == [
+        ("e2", "wrongly typed payload: field amount is not an amount with at most 2 decimals, got 100.125"),
+        ("e3", 'wrongly typed payload: field potential is not an amount with at most 2 decimals, got "7.005"'),
+    ]
+    assert query(db, "SELECT event_id, amount::VARCHAR FROM events ORDER BY 1") == [("e1", "100.10"), ("e4", "1000.00")]
