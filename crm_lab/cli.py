@@ -104,8 +104,9 @@ def _territory(args: argparse.Namespace) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from crm_lab.demo import build_demo
 
-    print(build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline,
-                     force=args.force))
+    # Each part as it is done: the batch after the database takes most of the minute.
+    build_demo(args.db, deals=args.deals, seed=args.seed, pipeline=None if args.no_batch else args.pipeline,
+               force=args.force, echo=lambda text: print(text, flush=True))
 
 
 def _dashboard(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from crm_lab.db import check_database_file, reading
@@ -25,11 +26,13 @@ class DemoOverwriteRefused(CrmLabError):
 
 
 def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42,
-               pipeline: str | os.PathLike | None = DEFAULT_PIPELINE, force: bool = False) -> str:
+               pipeline: str | os.PathLike | None = DEFAULT_PIPELINE, force: bool = False,
+               echo: Callable[[str], None] | None = None) -> str:
     """Generate a world into ``data/generated/demo``, load and replay it into a fresh database at
     ``db_path``, then run the default batch ``pipeline`` on it (None skips it). The database is
     built beside the target and moved into place, so a reader never sees a half-built demo.
-    Returns a summary for the console, ending with the path of the reports' index.
+    Returns a summary for the console, ending with the path of the reports' index; ``echo``, if
+    given, gets each part of it as soon as it is known (the batch takes most of the time).
 
     An existing database at ``db_path`` is replaced only when it is a previous demo build
     (:func:`demo_build_problem`) or ``force`` is true: ``db_path`` is usually the default of
@@ -57,11 +60,15 @@ def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42,
     Path(str(db_path) + ".wal").unlink(missing_ok=True)
     os.replace(building, db_path)
     lines = [summary.describe(), report.summary(), replayed.summary(), f"demo database: {db_path}"]
+    if echo:
+        echo("\n".join(lines))
     if pipeline is not None:
         from crm_lab.batch import run_batch
 
         batch = run_batch(pipeline, db_path)
         lines.append(batch.summary())
+        if echo:
+            echo(lines[-1])
     return "\n".join(lines)
 
 

@@ -239,3 +239,21 @@ def test_help_lists_only_used_options_each_with_a_description():
     assert "one SELECT or EXPLAIN statement" in text
     assert "table (default), csv, json, or parquet (needs --out)" in text
     assert "--force" in _help("demo")
+
+
+def test_demo_tells_each_part_as_it_is_done(tmp_path, monkeypatch):
+    """The database's summary comes out before the batch starts, not after it ends."""
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # the spec's notebook path is relative
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(f"name: tiny\noutput: {tmp_path / 'reports'}\nruns:\n"
+                    "  - name: tiny\n    notebook: tests/notebooks/tiny_report.ipynb\n", encoding="utf-8")
+    told = []
+
+    def echo(text):
+        told.append((text, (tmp_path / "reports" / "index.html").exists()))
+
+    summary = build_demo(tmp_path / "crm.duckdb", deals=200, pipeline=spec, echo=echo)
+    [(database, batch_ran), (batch, batch_done)] = told
+    assert database.endswith(f"demo database: {tmp_path / 'crm.duckdb'}") and not batch_ran
+    assert batch.startswith("batch ") and batch_done
+    assert summary == f"{database}\n{batch}"
