@@ -37,6 +37,7 @@ class FileReport:
     rows_read: int = 0
     rows_rejected: int = 0
     rows_loaded: int = 0
+    rows_unchanged: int = 0  # of rows_loaded, entity rows identical to the ones already stored
     events_duplicate: int = 0
     events_quarantined: int = 0
     ignored_columns: tuple[str, ...] = ()
@@ -68,9 +69,16 @@ class LoadReport:
 
     def summary(self) -> str:
         """What a person reads after a load: per file, then the totals and where rejects are."""
-        lines = [f"load {self.load_id}: {len(self.files)} file(s) in {self.seconds:.2f} s, fingerprint {self.fingerprint[:12]}"]
+        # An importer's file may feed several tables (a line each below): count the files once.
+        files = len({f.file for f in self.files})
+        lines = [f"load {self.load_id}: {files} file(s) in {self.seconds:.2f} s, fingerprint {self.fingerprint[:12]}"]
         for f in self.files:
-            detail = f"{f.rows_loaded} new" if f.table == EVENT_TABLE else f"{f.rows_loaded} upserted"
+            if f.table == EVENT_TABLE:
+                detail = f"{f.rows_loaded} new"
+            elif f.rows_unchanged:
+                detail = f"{f.rows_loaded - f.rows_unchanged} upserted, {f.rows_unchanged} unchanged"
+            else:
+                detail = f"{f.rows_loaded} upserted"
             if f.table == EVENT_TABLE:
                 detail += f", {f.events_duplicate} already loaded, {f.events_quarantined} quarantined"
             lines.append(f"  {f.file} -> {f.table}: {f.rows_read} read, {detail}, {f.rows_rejected} rejected")
@@ -155,10 +163,11 @@ def _one_per_file_and_table(reports: list[FileReport]) -> list[FileReport]:
     over the whole load, so the last part's count is the file's."""
     merged: dict[tuple[str, str], FileReport] = {}
     for part in reports:
-        whole = merged.setdefault((part.file, part.table), replace(part, rows_read=0, rows_loaded=0, events_duplicate=0,
-                                                                   events_quarantined=0))
+        whole = merged.setdefault((part.file, part.table), replace(part, rows_read=0, rows_loaded=0, rows_unchanged=0,
+                                                                   events_duplicate=0, events_quarantined=0))
         whole.rows_read += part.rows_read
         whole.rows_loaded += part.rows_loaded
+        whole.rows_unchanged += part.rows_unchanged
         whole.events_duplicate += part.events_duplicate
         whole.events_quarantined += part.events_quarantined
         whole.rows_rejected = max(whole.rows_rejected, part.rows_rejected)
@@ -218,7 +227,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
         counts = ingest(con, load_id, "_checked")
         report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
     else:
-        report.rows_loaded = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
+        report.rows_loaded, report.rows_unchanged = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
     con.execute("DROP TABLE _checked")
     report.rows_rejected = con.sql(
         # An importer may feed several tables from one export file: count this table's rejects only.
@@ -249,10 +258,12 @@ def _input_columns(table: str) -> list[Column]:
     ]
 
 
-def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...], columns: list[str]) -> int:
+def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...],
+            columns: list[str]) -> tuple[int, int]:
     """Replace rows with the same key, from the valid rows of ``_checked``; within one file a
     repeated key is a reject naming the first line, so which row wins never depends on the order
-    DuckDB happens to read in."""
+    DuckDB happens to read in. Returns the rows written and how many of them were already stored
+    exactly so (a reload of the same file writes every row and changes none)."""
     partition = ", ".join(quote_ident(k) for k in key)
     valid = "SELECT * FROM _checked WHERE len(_errors) = 0"
     repeats = con.sql(f"SELECT count(*) <> count(DISTINCT hash({partition})) FROM ({valid})").fetchall()[0][0]
@@ -275,14 +286,19 @@ def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: 
         # key's first.
         rows = valid
     target = quote_ident(item.table)
+    column_list = ", ".join(quote_ident(c) for c in columns)
+    unchanged = 0
     if con.sql(f"SELECT count(*) FROM {target}").fetchall()[0][0]:
+        # Set semantics: NULLs compare equal, and the rows are unique by key on both sides.
+        unchanged = con.sql(
+            f"SELECT count(*) FROM (SELECT {column_list} FROM ({rows}) INTERSECT SELECT {column_list} FROM {target})"
+        ).fetchall()[0][0]
         match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
         con.execute(f"DELETE FROM {target} USING ({rows}) k WHERE {match}")
-    column_list = ", ".join(quote_ident(c) for c in columns)
     con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM ({rows}) ORDER BY _line")
     loaded = con.sql(f"SELECT count(*) FROM ({rows})").fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS _keyed")
-    return loaded
+    return loaded, unchanged
 
 
 def _record_run(con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: datetime) -> None:

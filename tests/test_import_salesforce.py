@@ -138,6 +138,10 @@ def test_importing_the_same_export_twice_changes_nothing(imported):
     assert fetch(db, "SELECT count(*), sum(hash(event_id, payload)) FROM events") == before
     assert fetch(db, "SELECT count(*) FROM deals") == [(2,)]
     assert fetch(db, "SELECT count(*) FROM activities") == [(6,)]
+    assert all(f.rows_unchanged == f.rows_loaded for f in second.files if f.table != "events")
+    # Each export file is counted once, though several feed more than one table.
+    assert second.summary().startswith(f"load {second.load_id}: {len({f.file for f in second.files})} file(s)")
+    assert len({f.file for f in second.files}) < len(second.files)
 
 
 def test_a_rejected_row_names_the_export_file_line_and_field(tmp_path):

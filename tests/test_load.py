@@ -77,6 +77,9 @@ def test_loading_twice_changes_nothing(db, tmp_path):
     assert second.fingerprint == first.fingerprint
     assert (second.rows_read, second.rows_rejected) == (first.rows_read, first.rows_rejected)
     assert second.files[1].rows_loaded == 0 and second.files[1].events_duplicate == 5
+    # The deals file's valid row is written again, and counted as unchanged.
+    assert (second.files[0].rows_loaded, second.files[0].rows_unchanged) == (1, 1)
+    assert "deals.csv -> deals: 2 read, 0 upserted, 1 unchanged, 1 rejected" in second.summary()
     runs = query(db, "SELECT load_id, rows_read, rows_rejected, fingerprint, status FROM load_runs ORDER BY 1")
     assert runs == [(1, 7, 1, first.fingerprint, "ok_with_rejects"), (2, 7, 1, first.fingerprint, "ok_with_rejects")]
 
@@ -84,9 +87,11 @@ def test_loading_twice_changes_nothing(db, tmp_path):
 def test_entities_upsert_by_key(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,deal_id,stage", "c1,d1,proposal", "c1,d2,proposal")
     load(db, [path])
-    write_csv(path, "company_id,deal_id,stage", "c1,d1,negotiation")
-    load(db, [path])
+    write_csv(path, "company_id,deal_id,stage", "c1,d1,negotiation", "c1,d2,proposal")
+    report = load(db, [path])
     assert query(db, "SELECT deal_id, stage FROM deals ORDER BY 1") == [("d1", "negotiation"), ("d2", "proposal")]
+    assert (report.files[0].rows_loaded, report.files[0].rows_unchanged) == (2, 1)
+    assert "deals.csv -> deals: 2 read, 1 upserted, 1 unchanged, 0 rejected" in report.summary()
 
 
 def test_a_load_failing_on_its_last_file_leaves_the_database_unchanged(db, tmp_path):
