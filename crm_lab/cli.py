@@ -56,9 +56,6 @@ def _batch(args: argparse.Namespace) -> int:
     from crm_lab.batch.run import ingest_only, run_batch
 
     if args.ingest:
-        from crm_lab.db import require_database
-
-        require_database(args.db)  # the ledger's writer would otherwise create an empty database
         print(ingest_only(args.ingest, args.db))
         return 0
     if not args.spec:

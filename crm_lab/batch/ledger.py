@@ -77,7 +77,8 @@ def ingest(db_path: str | os.PathLike, out_dir: Path, rows: list[dict[str, Any]]
     pending = json.loads(pending_path.read_text(encoding="utf-8")) if pending_path.exists() else []
     everything = pending + rows
     try:
-        with transaction(db_path, lock_timeout=lock_timeout) as con:
+        # A batch reads a database that exists: a missing one is a mistyped path, not a new ledger.
+        with transaction(db_path, lock_timeout=lock_timeout, create=False) as con:
             con.execute(schema_sql("report_runs"))
             known = {r for (r,) in con.sql("SELECT run_id FROM report_runs").fetchall()}
             fresh = [row for row in everything if row["run_id"] not in known]
