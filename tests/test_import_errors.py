@@ -206,7 +206,7 @@ COLUMNS = "columns:\n  deal_id: id\n  stage: stage\n  created_at: created\n"
          "m.yaml line 5: unknown key 'stage_names' (known: kind, columns, stages, lead_statuses, activity_types, dates, currency, initial_stage)"),
         (COLUMNS + "  amout: value\n",
          "m.yaml line 5: unknown native field 'amout' under columns (known: deal_id, stage, created_at, close_date, "
-         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason)"),
+         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason, updated_at)"),
         ("columns:\n  deal_id: id\n  stage: stage\n",
          "m.yaml: missing required mapping columns.created_at (the engage / create date, when the deal was created)"),
         (COLUMNS + "stages:\n  Won: won\n", f"m.yaml line 6: stages: 'Won' maps to 'won', which is not one of {STAGES}"),
@@ -236,7 +236,7 @@ LEAD_COLUMNS = "kind: leads\ncolumns:\n  lead_id: id\n  created_at: created\n"
 LEAD_STATUS_MAP = "lead_statuses:\n  Lead: open\n  Customer: converted\n"
 KNOWN_LEAD_FIELDS = (
     "lead_id, created_at, status, converted_at, disqualified_at, deal_id, account_id, owner_rep_id, name, "
-    "first_name, last_name, source, industry, employees, score"
+    "first_name, last_name, source, industry, employees, score, updated_at"
 )
 
 
@@ -270,7 +270,7 @@ KNOWN_LEAD_FIELDS = (
          f"m.yaml line 5: unknown native field 'stage' under columns (known: {KNOWN_LEAD_FIELDS})"),
         (None, "columns:\n  lead_id: id\n  created_at: created\n",
          "m.yaml line 2: unknown native field 'lead_id' under columns (known: deal_id, stage, created_at, close_date, "
-         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason); a leads export needs kind: leads"),
+         "expected_close_date, amount, currency, account_id, owner_rep_id, name, lost_reason, updated_at); a leads export needs kind: leads"),
         (None, "kind: contacts\n" + LEAD_COLUMNS[len("kind: leads\n"):],
          "m.yaml line 1: kind: 'contacts' is not one of deals, leads"),
         (None, LEAD_COLUMNS + "stages:\n  Lead: prospecting\n", "m.yaml line 5: stages is for a deals export; this mapping is kind: leads"),

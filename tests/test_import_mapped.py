@@ -3,6 +3,8 @@ its events are derived from its dates."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from decimal import Decimal
 
 from crm_lab.importers import import_export
@@ -193,3 +195,99 @@ def test_a_value_the_contract_refuses_rejects_its_lead_only_naming_the_export_fi
         (str(folder / "contacts.csv"), 6, "Number of Employees", "many")
     ]
     assert fetch(db, "SELECT lead_id FROM leads ORDER BY 1") == [("101",), ("102",), ("103",), ("104",)]
+
+
+# Two weekly exports of the same pipeline (the spreadsheet above plus one deal, with a
+# modification time): between them Z063OYW0 was reopened, EC4QE1BX won, K7M2PQ1X moved on
+# to the next stage with a new owner, amount and close date; 1C1I7A6R did not change.
+WEEK_1 = """
+opportunity_id,sales_agent,account,deal_stage,engage_date,close_date,close_value,modified
+1C1I7A6R,Moses Frase,Cancity,Won,2016-10-20,2017-03-01,1054,2017-03-01 09:00
+Z063OYW0,Darcel Schlecht,Isdom,Lost,2016-10-25,2017-03-11,0,2017-03-11 09:00
+EC4QE1BX,Darcel Schlecht,Cancity,Engaging,2016-10-25,,,2016-10-25 09:00
+K7M2PQ1X,Moses Frase,Isdom,Prospecting,2016-11-01,2017-05-01,300,2016-11-01 09:00
+"""
+WEEK_2 = """
+opportunity_id,sales_agent,account,deal_stage,engage_date,close_date,close_value,modified
+1C1I7A6R,Moses Frase,Cancity,Won,2016-10-20,2017-03-01,1054,2017-03-01 09:00
+Z063OYW0,Darcel Schlecht,Isdom,Engaging,2016-10-25,2017-04-30,200,2017-04-02 10:00
+EC4QE1BX,Moses Frase,Cancity,Won,2016-10-25,2017-02-01,900,2017-02-03 16:30
+K7M2PQ1X,Darcel Schlecht,Isdom,Engaging,2016-11-01,2017-06-15,450,2017-04-10 11:00
+"""
+DATED_MAPPING = MAPPING.replace("  amount: close_value\n", "  amount: close_value\n  updated_at: modified\n")
+CHANGE_ID = r"mapped-deal-{}:changed-[0-9a-f]{{16}}"
+
+
+def _import_weeks(tmp_path, mapping=DATED_MAPPING, now=None):
+    folder = write_export(tmp_path / "pipeline", {"deals.csv": WEEK_1, "mapping.yaml": mapping})
+    db = tmp_path / "crm.duckdb"
+    import_export(db, folder / "deals.csv", fmt="mapped", mapping=folder / "mapping.yaml")
+    replay(db)
+    before = {e[1] for e in stored_events(db, "deal")}
+    # saved over last week's file, as an analyst does
+    write_export(folder, {"deals.csv": WEEK_2})
+    report = import_export(db, folder / "deals.csv", fmt="mapped", mapping=folder / "mapping.yaml", now=now)
+    replay(db)
+    return db, folder, report, [e for e in stored_events(db, "deal") if e[1] not in before]
+
+
+def test_a_later_export_of_the_same_deals_becomes_change_events_at_its_modification_time(tmp_path):
+    db, _, _, added = _import_weeks(tmp_path)
+    ids = [e[1] for e in added]
+    assert re.fullmatch(CHANGE_ID.format("EC4QE1BX"), ids[1])
+    assert re.fullmatch(CHANGE_ID.format("K7M2PQ1X"), ids[2])
+    assert re.fullmatch(CHANGE_ID.format("Z063OYW0"), ids[3])
+    assert added == [
+        # an open deal now won: won at its close date under the id a first import would give it,
+        # and what else changed at the export's modification time
+        ("EC4QE1BX", "deals-EC4QE1BX:closed", "won", "2017-02-01T00:00:00Z", 4, {}),
+        ("EC4QE1BX", ids[1], "amount_changed", "2017-02-03T16:30:00Z", 6,
+         {"owner_rep_id": "Moses Frase", "amount": 900.0, "expected_close_date": "2017-02-01"}),
+        # an open deal changed: the most telling field names the event, which carries them all
+        ("K7M2PQ1X", ids[2], "stage_changed", "2017-04-10T11:00:00Z", 4,
+         {"owner_rep_id": "Darcel Schlecht", "stage": "qualification", "amount": 450.0, "expected_close_date": "2017-06-15"}),
+        # a lost deal open again: reopened in its open stage
+        ("Z063OYW0", ids[3], "reopened", "2017-04-02T10:00:00Z", 4,
+         {"stage": "qualification", "amount": 200.0, "expected_close_date": "2017-04-30"}),
+    ]  # fmt: skip
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+    state = "deal_id, account_id, owner_rep_id, name, stage, amount, currency, expected_close_date, lost_reason, is_closed, is_won, closed_at, created_at"
+    assert fetch(db, f"SELECT {state} FROM deals_current ORDER BY 1") == fetch(db, f"SELECT {state} FROM deals ORDER BY 1")
+    assert fetch(
+        db, "SELECT deal_id, version, stage, amount, owner_rep_id, strftime(valid_from, '%Y-%m-%d %H:%M'), strftime(valid_to, '%Y-%m-%d %H:%M') "
+        "FROM deal_history WHERE deal_id <> '1C1I7A6R' ORDER BY 1, 2"
+    ) == [
+        ("EC4QE1BX", 1, "qualification", None, "Darcel Schlecht", "2016-10-25 00:00", "2017-02-01 00:00"),
+        ("EC4QE1BX", 2, "closed_won", None, "Darcel Schlecht", "2017-02-01 00:00", "2017-02-03 16:30"),
+        ("EC4QE1BX", 3, "closed_won", Decimal("900.00"), "Moses Frase", "2017-02-03 16:30", None),
+        ("K7M2PQ1X", 1, "prospecting", Decimal("300.00"), "Moses Frase", "2016-11-01 00:00", "2017-04-10 11:00"),
+        ("K7M2PQ1X", 2, "qualification", Decimal("450.00"), "Darcel Schlecht", "2017-04-10 11:00", None),
+        ("Z063OYW0", 1, "prospecting", Decimal("0.00"), "Darcel Schlecht", "2016-10-25 00:00", "2017-03-11 00:00"),
+        ("Z063OYW0", 2, "closed_lost", Decimal("0.00"), "Darcel Schlecht", "2017-03-11 00:00", "2017-04-02 10:00"),
+        ("Z063OYW0", 3, "qualification", Decimal("200.00"), "Darcel Schlecht", "2017-04-02 10:00", None),
+    ]  # fmt: skip
+
+
+def test_importing_the_later_deals_export_again_adds_nothing(tmp_path):
+    db, folder, _, _ = _import_weeks(tmp_path)
+    before = fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM deals ORDER BY deal_id")
+    # under a new name too: the change ids name the record, not the file
+    (folder / "deals-copy.csv").write_bytes((folder / "deals.csv").read_bytes())
+    for name in ("deals.csv", "deals-copy.csv"):
+        again = import_export(db, folder / name, fmt="mapped", mapping=folder / "mapping.yaml")
+        assert sum(f.rows_loaded for f in again.files if f.table == "events") == 0
+    assert (fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM deals ORDER BY deal_id")) == before
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+
+
+def test_without_a_modification_time_a_change_is_dated_when_it_was_imported(tmp_path):
+    now = datetime(2017, 4, 20, 8, 15, 30, 123456, tzinfo=timezone.utc)
+    db, _, _, added = _import_weeks(tmp_path, mapping=MAPPING, now=now)
+    assert [(e[0], e[2], e[3]) for e in added] == [
+        ("EC4QE1BX", "won", "2017-02-01T00:00:00Z"),  # a closing keeps its close date
+        ("EC4QE1BX", "amount_changed", "2017-04-20T08:15:30Z"),
+        ("K7M2PQ1X", "stage_changed", "2017-04-20T08:15:30Z"),
+        ("Z063OYW0", "reopened", "2017-04-20T08:15:30Z"),
+    ]
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+    assert fetch(db, "SELECT deal_id, stage, amount FROM deals_current ORDER BY 1") == fetch(db, "SELECT deal_id, stage, amount FROM deals ORDER BY 1")

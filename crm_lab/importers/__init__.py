@@ -11,6 +11,7 @@ Examples
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
@@ -39,6 +40,7 @@ def import_export(
     company: str | None = None,
     strict: bool = False,
     lock_timeout: float | None = None,
+    now: datetime | None = None,
 ):
     """Import a foreign CRM export into the workbench database.
 
@@ -61,6 +63,9 @@ def import_export(
         The tenant the rows belong to; default the export folder's name.
     strict, lock_timeout
         As for :func:`crm_lab.load.load`.
+    now : datetime, optional
+        The import's own time (default: the clock): a ``mapped`` export's change to a record the
+        database already holds is dated then when the mapping maps no ``updated_at``.
 
     Returns
     -------
@@ -77,7 +82,7 @@ def import_export(
     """
     from crm_lab.importers import currency
     from crm_lab.importers.events import create_changes, derive_events
-    from crm_lab.importers.mapped import read_mapped
+    from crm_lab.importers.mapped import drop_stored_baselines, read_mapped
     from crm_lab.importers.mapping import Mapping, read_mapping
     from crm_lab.importers.salesforce import read_salesforce
     from crm_lab.importers.staging import NativeRows, as_inputs, notes
@@ -96,11 +101,18 @@ def import_export(
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET VARIABLE import_company = ?", [company])
+        # Seconds are what an export's modification times carry; a finer clock only adds noise.
+        clock = (now or datetime.now(timezone.utc)).replace(microsecond=0)
+        con.execute("SET VARIABLE import_now = CAST(? AS TIMESTAMPTZ)", [clock.isoformat()])
+        if fmt == "mapped":
+            _attach_stored(con, Path(db_path), lock_timeout)
         create_changes(con)
         rate_table = currency.read_rates(con, Path(rates)) if rates is not None else None
         reader = read_salesforce if fmt == "salesforce" else read_mapped
         rows, _ = reader(con, path, spec, rate_table)
         derive_events(con, company)
+        if fmt == "mapped":
+            drop_stored_baselines(con)
         rows.append(NativeRows("events", "_import_events", {}))
         inputs = as_inputs(con, rows)
         passed_over = notes(con)
@@ -110,3 +122,15 @@ def import_export(
     report = load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
     report.skipped.extend(passed_over)
     return report
+
+
+def _attach_stored(con: duckdb.DuckDBPyConnection, db_path: Path, lock_timeout: float | None) -> None:
+    """Attach the workbench database read-only as ``stored`` when it exists: a later export of
+    records it holds becomes change events against the state the last import left. The attach
+    is closed with ``con`` before the loader opens the file for writing."""
+    from crm_lab.db import check_database_file, retry_while_locked
+    from crm_lab.typing_checks import quote_literal
+
+    check_database_file(db_path)
+    if db_path.exists():
+        retry_while_locked(lambda: con.execute(f"ATTACH {quote_literal(str(db_path))} AS stored (READ_ONLY)"), db_path, lock_timeout)

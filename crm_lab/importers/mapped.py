@@ -3,7 +3,12 @@
 Without history, its events are derived from the dates: a deal is created at its engage (create)
 date and won or lost at its close date; a lead is created at its create date (open) and
 converted at its conversion date, or disqualified at its disqualification date (else at its
-creation)."""
+creation).
+
+A later export of records the database already holds (its ``deals`` / ``leads`` rows: the state
+the last import left) does not create them again: its differences from the stored rows become
+change events, dated at the export's ``updated_at`` when the mapping maps one, else at the
+import's own time."""
 
 from __future__ import annotations
 
@@ -13,17 +18,24 @@ import duckdb
 
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
+from crm_lab.contract import AGGREGATES, PAYLOAD_FIELD_TYPES
 from crm_lab.importers.events import add_changes, add_dated_deal_changes
 from crm_lab.importers.exports import ExportTable, read_export, require_values
 from crm_lab.importers.mapping import REQUIRED_COLUMNS, REQUIRED_LEAD_COLUMNS, Mapping
 from crm_lab.importers.stages import CLOSED_STAGES_SQL, DEAL_STAGES, LEAD_STATUSES, name_table, resolve_names
 from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, lead_rows
-from crm_lab.typing_checks import quote_literal
+from crm_lab.typing_checks import quote_ident, quote_literal
 
 # Lead event ids name the record, not the file: exports are named by date (HubSpot's
 # hubspot-crm-exports-all-contacts-2024-03-01.csv), and next month's export of the same leads
 # must land on the same ids.
 LEAD_EVENT_PREFIX = "mapped-lead-"
+# A change found against the stored state names the record too (not the file), with a hash of
+# what changed and when: the same change read from any export lands on one id.
+DEAL_CHANGE_PREFIX = "mapped-deal-"
+# The stored state enters the fold of a record's changes as its first instant, before any real
+# one; the events derived from it (a `created` of what is already stored) are dropped.
+BASELINE = "CAST('-infinity' AS TIMESTAMPTZ)"
 
 
 def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
@@ -70,7 +82,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
                    (SELECT native FROM _mapped_stage_map WHERE name = trim({column('stage')})) AS stage, {amount} AS amount,
                    {quote_literal(home) if home else 'NULL'} AS currency, _expected AS expected_close_date,
                    {column('lost_reason')} AS lost_reason, {time('created_at')} AS created_at, _closes_at AS closes_at,
-                   {file_sql} AS _file, _line
+                   {time('updated_at')} AS _updated_at, {file_sql} AS _file, _line
             FROM _mapped_dated"""
     )
     missing_close = con.sql(f"SELECT min(_line) FROM _mapped_deals_all WHERE stage IN {CLOSED_STAGES_SQL} AND closes_at IS NULL").fetchall()[0][0]
@@ -78,10 +90,13 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
         if "close_date" not in cols:
             raise LoadError(f"{file} line {missing_close}: a closed deal needs its close date, and {mapping.path} maps no close_date column")
         raise LoadError(f"{file} line {missing_close}, field {cols['close_date']}: a closed deal needs its close date")
+    stored = _stored_rows(con, "deal")
+    event_id = f"{quote_literal(file.stem + '-')} || d.deal_id"
     add_dated_deal_changes(
-        con, "_mapped_deals_all", where="TRUE", event_id=f"{quote_literal(file.stem + '-')} || d.deal_id",
+        con, "_mapped_deals_all", where=f"d.deal_id NOT IN (SELECT deal_id FROM {stored})", event_id=event_id,
         file=file_sql, initial_stage=mapping.initial_stage,
     )
+    _add_deal_changes(con, cols, event_id)
     source_columns = {native: cols[native] for native in ("deal_id", "account_id", "owner_rep_id", "name", "stage", "amount", "lost_reason", "created_at") if native in cols}
     closed_at = "greatest(d.closes_at, d.created_at)"
     return [company_rows(con, file, home), deal_rows(con, "_mapped_deals_all", closed_at, source_columns)], home
@@ -187,3 +202,120 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
         if native in cols
     }
     return [lead_rows(con, "_mapped_leads_all", source_columns)]
+
+
+def _has_stored(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return con.sql(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'stored' AND schema_name = 'main' AND table_name = ?", params=[table]
+    ).fetchall()[0][0] > 0
+
+
+def _stored_rows(con: duckdb.DuckDBPyConnection, aggregate: str) -> str:
+    """This tenant's stored ``deals`` / ``leads`` rows (none before the first load) as a temp
+    table; returns its name."""
+    table, key = f"{aggregate}s", AGGREGATES[aggregate].id_column
+    target = f"_stored_{table}"
+    fields = AGGREGATES[aggregate].fields
+    if _has_stored(con, table):
+        columns = ", ".join(quote_ident(c) for c in (key, *fields, "created_at"))
+        query = f"SELECT {columns} FROM stored.main.{table} WHERE company_id = getvariable('import_company')"
+    else:
+        typed = ", ".join(f"CAST(NULL AS {PAYLOAD_FIELD_TYPES[f]}) AS {quote_ident(f)}" for f in fields)
+        query = f"SELECT CAST(NULL AS VARCHAR) AS {key}, {typed}, CAST(NULL AS TIMESTAMPTZ) AS created_at WHERE false"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {target} AS {query}")
+    return target
+
+
+def _add_later_changes(
+    con: duckdb.DuckDBPyConnection, aggregate: str, staged: str, compared: dict[str, str], skip: dict[str, str], id_prefix: str
+) -> None:
+    """Changes of the records of ``staged`` (alias ``d``) that are already stored (alias ``s``):
+    the stored state as a baseline instant, then, at the export's ``_updated_at`` (else the
+    import's time; never before the stored creation), every field of ``compared`` (native field
+    -> SQL of the export's value) whose value differs, unless its ``skip`` condition holds (a
+    lifecycle event carries that difference). A value the contract refuses (an ``employees`` of
+    ``many``) is no change: its row is rejected by the loader, naming the field."""
+    key = AGGREGATES[aggregate].id_column
+    pairs = f"{staged} d JOIN _stored_{aggregate}s s ON s.{key} = d.{key}"
+    add_changes(
+        con, aggregate, pairs, {f: f"s.{quote_ident(f)}" for f in AGGREGATES[aggregate].fields},
+        aggregate_id=f"d.{key}", occurred_at=BASELINE, rank="0", event_id="NULL", _file="d._file", _line="d._line",
+    )  # fmt: skip
+    if not compared:
+        return
+    typed = {f: f"TRY_CAST(CAST({sql} AS VARCHAR) AS {PAYLOAD_FIELD_TYPES[f]})" for f, sql in compared.items()}
+    differs = {
+        f: f"({typed[f]} IS DISTINCT FROM s.{quote_ident(f)} AND NOT ({sql} IS NOT NULL AND {typed[f]} IS NULL)"
+        f" AND NOT coalesce({skip.get(f, 'false')}, false))"
+        for f, sql in compared.items()
+    }
+    names = ", ".join(quote_literal(f) for f in compared)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mapped_changed AS
+            SELECT * EXCLUDE (differs) FROM (
+                SELECT d.{key} AS id, d.owner_rep_id AS actor, d._file, d._line,
+                       greatest(coalesce(d._updated_at, getvariable('import_now')), s.created_at) AS changed_at,
+                       unnest([{names}]) AS native, unnest([{', '.join(f'CAST({sql} AS VARCHAR)' for sql in compared.values())}]) AS value,
+                       unnest([{', '.join(differs.values())}]) AS differs
+                FROM {pairs})
+            WHERE differs"""
+    )
+    # The id hashes what changed, to what, and when: the same export imported again finds no
+    # difference, and the same change read from two exports is one event.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _mapped_changes AS
+            SELECT c.*, {quote_literal(id_prefix)} || c.id || ':changed-' || h.hash AS event_id
+            FROM _mapped_changed c JOIN (
+                SELECT id, substr(md5(string_agg(native || '=' || coalesce(CAST(to_json(value) AS VARCHAR), 'null'), ';' ORDER BY native)
+                                      || '@' || CAST(any_value(changed_at) AS VARCHAR)), 1, 16) AS hash
+                FROM _mapped_changed GROUP BY id) h USING (id)"""
+    )
+    add_changes(
+        con, aggregate, "_mapped_changes c", {"*": "c.value"}, aggregate_id="c.id", occurred_at="c.changed_at", rank="2",
+        actor_id="c.actor", event_id="c.event_id", _file="c._file", _line="c._line",
+    )  # fmt: skip
+
+
+def _add_deal_changes(con: duckdb.DuckDBPyConnection, cols: dict[str, str], event_id: str) -> None:
+    """A later export of stored deals: an open deal now closed is won or lost at its close date
+    under today's ``…:closed`` id; a closed deal now closed the other way is too, under an id of
+    its own; a closed deal now open is ``reopened``; other differences are patch events."""
+    stages = f"{CLOSED_STAGES_SQL}"
+    closes = f"d.stage IN {stages} AND d.stage IS DISTINCT FROM s.stage"
+    pairs = "_mapped_deals_all d JOIN _stored_deals s ON s.deal_id = d.deal_id"
+    closed_id = f"{event_id} || ':closed'"
+    if _has_stored(con, "events"):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _stored_closed_ids AS
+                SELECT event_id FROM stored.main.events
+                WHERE company_id = getvariable('import_company') AND aggregate_type = 'deal'
+                  AND event_id IN (SELECT {closed_id} FROM _mapped_deals_all d)"""
+        )
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE _stored_closed_ids AS SELECT CAST(NULL AS VARCHAR) AS event_id WHERE false")
+    at = "greatest(d.closes_at, s.created_at)"
+    # `…:closed` names the deal's first closing; a deal reopened and closed again (or moved
+    # between won and lost) needs another id, or its closing would clash with the stored one.
+    closing_id = (
+        f"CASE WHEN s.stage NOT IN {stages} AND {closed_id} NOT IN (SELECT event_id FROM _stored_closed_ids) THEN {closed_id} "
+        f"ELSE {quote_literal(DEAL_CHANGE_PREFIX)} || d.deal_id || ':closed-' || substr(md5(d.stage || '@' || CAST({at} AS VARCHAR)), 1, 16) END"
+    )
+    closing = {"stage": "d.stage", **({"lost_reason": "d.lost_reason"} if "lost_reason" in cols else {})}
+    add_changes(
+        con, "deal", pairs, closing, where=closes, aggregate_id="d.deal_id", occurred_at=at, rank="1",
+        actor_id="d.owner_rep_id", event_id=closing_id, _file="d._file", _line="d._line",
+    )  # fmt: skip
+    fields = [f for f in ("account_id", "owner_rep_id", "name", "stage", "lost_reason") if f in cols]
+    if "amount" in cols:
+        fields += ["amount", "currency"]
+    if "close_date" in cols or "expected_close_date" in cols:
+        fields.append("expected_close_date")
+    _add_later_changes(
+        con, "deal", "_mapped_deals_all", {f: f"d.{f}" for f in fields},
+        {"stage": f"d.stage IN {stages}", "lost_reason": closes}, DEAL_CHANGE_PREFIX,
+    )  # fmt: skip
+
+
+def drop_stored_baselines(con: duckdb.DuckDBPyConnection, target: str = "_import_events") -> None:
+    """Drop the events derived from a stored record's baseline instant: it is stored already."""
+    con.execute(f"DELETE FROM {target} WHERE occurred_at = CAST({BASELINE} AS VARCHAR)")

@@ -30,6 +30,7 @@ DEAL_COLUMNS = {
     "owner_rep_id": "its owner (sales agent)",
     "name": "its name",
     "lost_reason": "why it was lost",
+    "updated_at": "when the deal was last modified: dates the changes a later export brings",
 }
 REQUIRED_COLUMNS = ("deal_id", "stage", "created_at")
 # Native fields a generic leads export (HubSpot contacts, a spreadsheet of leads) can feed.
@@ -49,6 +50,7 @@ LEAD_COLUMNS = {
     "industry": "its industry",
     "employees": "its company's number of employees",
     "score": "the CRM's own lead score",
+    "updated_at": "when the lead was last modified: dates the changes a later export brings",
 }
 REQUIRED_LEAD_COLUMNS = ("lead_id", "created_at")
 KINDS = ("deals", "leads")
