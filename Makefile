@@ -22,8 +22,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# `make demo FORCE=1` replaces a database at $(DB) that is not a previous demo build.
 demo: $(VENV)/.installed
-	$(BIN)/crm-lab demo --db $(DB)
+	$(BIN)/crm-lab demo --db $(DB) $(if $(FORCE),--force)
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
