@@ -33,7 +33,7 @@ MONEY_AXIS = FuncFormatter(lambda value, _: money(value))
 AXES = {"money": MONEY_AXIS, "share": PercentFormatter(xmax=1.0, decimals=0)}
 
 
-def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
+def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement", ylabel: str = "amount"):
     """Bars from start to end of the first row (other columns, such as its currency, are
     labels); each step floats on the running total."""
     first = totals.row(0, named=True)
@@ -58,7 +58,7 @@ def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement"):
     ax.text(len(labels), row["end"], money(row["end"]), ha="center", va="bottom", fontsize=8)
     labels.append("End")
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_ylabel("amount")
+    ax.set_ylabel(ylabel)
     ax.yaxis.set_major_formatter(MONEY_AXIS)
     ax.set_title(title)
     fig.tight_layout()
