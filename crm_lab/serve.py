@@ -35,6 +35,13 @@ JUPYTER_DATA = Path(__file__).resolve().parent / "jupyter"
 VOILA_TEMPLATE = "crm_lab"
 
 
+# Kernels reached over Unix sockets, not TCP ports: nothing listens on the network, and ipykernel
+# stops warning that its traffic is unencrypted. A server names each kernel's connection file
+# after its id, and the sockets after that file, so kernels never share them (the batch, which
+# starts kernels without a server, gives them a prefix itself: crm_lab.batch.execute).
+LOCAL_KERNELS = ("--KernelManager.transport=ipc",)
+
+
 def offline_environment() -> dict[str, str]:
     jupyter_path = os.pathsep.join(p for p in (str(JUPYTER_DATA), os.environ.get("JUPYTER_PATH", "")) if p)
     return {**os.environ, **OFFLINE_ENVIRONMENT, "JUPYTER_PATH": jupyter_path}
@@ -51,6 +58,7 @@ def lab_command(notebook_dir: Path = NOTEBOOKS, *, port: int = LAB_PORT, open_br
         "--LabApp.news_url=None",
         "--LabApp.extension_manager=readonly",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *LOCAL_KERNELS,
         # Settings defaults that answer the "get notified about Jupyter news?" prompt with no.
         f"--LabApp.app_settings_dir={JUPYTER_DATA / 'lab' / 'settings'}",
         # Containers and CI often run as root, where Jupyter refuses to start without this.
@@ -65,6 +73,7 @@ def dashboard_command(notebook: Path, *, port: int = DASHBOARD_PORT, open_browse
         f"--Voila.ip={HOST}", f"--port={port}", "--Voila.port_retries=0",
         f"--template={VOILA_TEMPLATE}",
         "--show_tracebacks=False",
+        *LOCAL_KERNELS,
         *([] if open_browser else ["--no-browser"]),
     ]
 

@@ -86,6 +86,7 @@ def test_servers_listen_on_loopback_and_call_nowhere(tmp_path):
     voila = dashboard_command(tmp_path / "n.ipynb", port=9002, open_browser=False)
     for flag in ("--Voila.ip=127.0.0.1", "--port=9002", "--Voila.port_retries=0", "--no-browser", "--template=crm_lab"):
         assert flag in voila
+    assert "--KernelManager.transport=ipc" in lab and "--KernelManager.transport=ipc" in voila  # no kernel port
     env = offline_environment()
     assert env["PLOOMBER_STATS_ENABLED"] == "false" and env["PLOOMBER_VERSION_CHECK_DISABLED"] == "1"
     assert env["JUPYTER_PATH"].split(":")[0] == str(JUPYTER_DATA)
