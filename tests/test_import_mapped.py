@@ -169,8 +169,9 @@ def test_importing_the_same_leads_export_twice_adds_nothing(tmp_path):
     for name in ("contacts-2024-03-06.csv", "contacts-2024-03-13.csv"):
         again = import_export(db, folder / name, fmt="mapped", mapping=folder / "leads.yaml")
         events = [f for f in again.files if f.table == "events"]
-        assert sum(f.rows_loaded for f in events) == 0
-        assert sum(f.events_duplicate for f in events) == sum(f.rows_loaded for f in first.files if f.table == "events") == 9
+        # the stored leads are compared with the export, not created again: no event to offer
+        assert sum(f.rows_loaded + f.events_duplicate for f in events) == 0
+    assert sum(f.rows_loaded for f in first.files if f.table == "events") == 9
     assert (fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM leads ORDER BY lead_id")) == before
     assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
 
@@ -291,3 +292,89 @@ def test_without_a_modification_time_a_change_is_dated_when_it_was_imported(tmp_
     ]
     assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
     assert fetch(db, "SELECT deal_id, stage, amount FROM deals_current ORDER BY 1") == fetch(db, "SELECT deal_id, stage, amount FROM deals ORDER BY 1")
+
+
+# Two exports of the same contacts, with HubSpot's Last Modified Date. Between them: 101 moved
+# to another owner and scored higher, 103 became an opportunity and scored higher, 105 changed
+# industry, 107 was disqualified (no date of its own), 108 is new; 102 and 104 did not change.
+CONTACTS_HEADER = CONTACTS.strip().splitlines()[0] + ",Last Modified Date"
+CONTACTS_WEEK_1 = "\n".join([
+    CONTACTS_HEADER,
+    *(line + f",{modified}" for line, modified in zip(CONTACTS.strip().splitlines()[1:], (
+        "03/05/2024 10:30:00", "03/04/2024 12:00:00", "03/03/2024 09:00:00", "03/03/2024 11:00:00", "03/04/2024 10:00:00"))),
+    "107,Grace,Murray,03/05/2024 09:00:00,Lead,20,web,retail,,rep-2,,,,,03/05/2024 09:00:00",
+])  # fmt: skip
+CONTACTS_WEEK_2 = f"""
+{CONTACTS_HEADER}
+101,Grace,Hopper,03/01/2024 09:00:00,Opportunity,85,web,retail,120,rep-3,acct-7,deal-9;deal-10,03/05/2024 10:30:00,,03/10/2024 08:00:00
+102,Ada,King,03/02/2024 09:00:00,Other,10,event,energy,40,rep-2,,,,03/04/2024 12:00:00,03/04/2024 12:00:00
+103,Alan,Turing,03/03/2024 09:00:00,Opportunity,60,referral,software,,rep-1,acct-8,deal-12,03/08/2024 14:00:00,,03/08/2024 15:00:00
+104,Edsger,,03/03/2024 11:00:00,Other,,outbound,,,rep-2,,,,,03/03/2024 11:00:00
+105,Barbara,Liskov,03/04/2024 10:00:00,Sales Qualified Lead,70,web,software,300,rep-1,acct-7,deal-11,03/04/2024 08:00:00,,03/09/2024 09:00:00
+107,Grace,Murray,03/05/2024 09:00:00,Other,20,web,retail,,rep-2,,,,,03/11/2024 17:00:00
+108,John,Backus,03/09/2024 09:00:00,Lead,30,event,,,rep-1,,,,,03/09/2024 09:00:00
+"""
+DATED_LEADS_MAPPING = LEADS_MAPPING.replace("  deal_id: Associated Deal IDs\n", "  deal_id: Associated Deal IDs\n  updated_at: Last Modified Date\n") + f"  Last Modified Date: {HUBSPOT_TIME}\n"
+LEAD_CHANGE_ID = r"mapped-lead-{}:changed-[0-9a-f]{{16}}"
+
+
+def _import_contact_weeks(tmp_path, mapping=DATED_LEADS_MAPPING, now=None):
+    folder = write_export(tmp_path / "acme", {"contacts.csv": CONTACTS_WEEK_1, "leads.yaml": mapping})
+    db = tmp_path / "crm.duckdb"
+    import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml", strict=True)
+    replay(db)
+    before = {e[1] for e in stored_events(db, "lead")}
+    write_export(folder, {"contacts.csv": CONTACTS_WEEK_2})
+    import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml", strict=True, now=now)
+    replay(db)
+    return db, folder, [e for e in stored_events(db, "lead") if e[1] not in before]
+
+
+def test_a_later_export_of_the_same_leads_becomes_change_events_at_its_modification_time(tmp_path):
+    db, _, added = _import_contact_weeks(tmp_path)
+    ids = {e[0]: e[1] for e in added if ":changed-" in e[1]}
+    assert sorted(ids) == ["101", "103", "105"] and all(re.fullmatch(LEAD_CHANGE_ID.format(k), v) for k, v in ids.items())
+    assert added == [
+        ("101", ids["101"], "owner_changed", "2024-03-10T08:00:00Z", 4, {"owner_rep_id": "rep-3", "score": 85.0}),
+        # converted at its conversion date under the id a first import gives it; the score at the modification
+        ("103", "mapped-lead-103:converted", "converted", "2024-03-08T14:00:00Z", 4, {"deal_id": "deal-12"}),
+        ("103", ids["103"], "updated", "2024-03-08T15:00:00Z", 6, {"score": 60.0}),
+        ("105", ids["105"], "updated", "2024-03-09T09:00:00Z", 4, {"industry": "software"}),
+        # no disqualification date: disqualified when the export says it changed, not at its creation
+        ("107", "mapped-lead-107:disqualified", "disqualified", "2024-03-11T17:00:00Z", 4, {}),
+        ("108", "mapped-lead-108", "created", "2024-03-09T09:00:00Z", 2,
+         {"owner_rep_id": "rep-1", "name": "John Backus", "source": "event", "score": 30.0, "status": "open"}),
+    ]  # fmt: skip
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+    state = "lead_id, account_id, owner_rep_id, name, source, industry, employees, score, status, deal_id, created_at, converted_at"
+    assert fetch(db, f"SELECT {state} FROM leads_current ORDER BY 1") == fetch(db, f"SELECT {state} FROM leads ORDER BY 1")
+    assert fetch(db, "SELECT lead_id, owner_rep_id, score, status, strftime(valid_from, '%m-%d %H:%M') FROM lead_history WHERE lead_id IN ('101', '103') ORDER BY 1, valid_from") == [
+        ("101", "rep-1", 80.0, "open", "03-01 09:00"),
+        ("101", "rep-1", 80.0, "converted", "03-05 10:30"),
+        ("101", "rep-3", 85.0, "converted", "03-10 08:00"),
+        ("103", "rep-1", 55.5, "open", "03-03 09:00"),
+        ("103", "rep-1", 55.5, "converted", "03-08 14:00"),
+        ("103", "rep-1", 60.0, "converted", "03-08 15:00"),
+    ]  # fmt: skip
+
+
+def test_importing_the_later_leads_export_again_adds_nothing(tmp_path):
+    db, folder, _ = _import_contact_weeks(tmp_path)
+    before = fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM leads ORDER BY lead_id")
+    again = import_export(db, folder / "contacts.csv", fmt="mapped", mapping=folder / "leads.yaml")
+    assert sum(f.rows_loaded for f in again.files if f.table == "events") == 0
+    assert (fetch(db, "SELECT * FROM events ORDER BY event_id"), fetch(db, "SELECT * FROM leads ORDER BY lead_id")) == before
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]
+
+
+def test_without_a_modification_time_a_lead_change_is_dated_when_it_was_imported(tmp_path):
+    db, _, added = _import_contact_weeks(tmp_path, mapping=LEADS_MAPPING, now=datetime(2024, 3, 12, 7, 0, tzinfo=timezone.utc))
+    assert [(e[0], e[2], e[3]) for e in added] == [
+        ("101", "owner_changed", "2024-03-12T07:00:00Z"),
+        ("103", "converted", "2024-03-08T14:00:00Z"),  # a conversion keeps its date
+        ("103", "updated", "2024-03-12T07:00:00Z"),
+        ("105", "updated", "2024-03-12T07:00:00Z"),
+        ("107", "disqualified", "2024-03-12T07:00:00Z"),
+        ("108", "created", "2024-03-09T09:00:00Z"),
+    ]
+    assert fetch(db, "SELECT count(*) FROM events_rejected") == [(0,)]

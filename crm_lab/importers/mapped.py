@@ -156,7 +156,7 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
                    {value('industry')} AS industry, {value('employees')} AS employees, {value('score')} AS score,
                    {value('status')} AS _status_name, (SELECT native FROM _mapped_status_map WHERE name = {value('status')}) AS _status,
                    {first_id('deal_id')} AS deal_id, {time('created_at')} AS created_at, {time('converted_at')} AS _converted_at,
-                   {time('disqualified_at')} AS _disqualified_at, {file_sql} AS _file, _line
+                   {time('disqualified_at')} AS _disqualified_at, {time('updated_at')} AS _updated_at, {file_sql} AS _file, _line
             FROM {export.table}"""
     )
     undated = con.sql(
@@ -172,30 +172,33 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
     # time); greatest() skips a null, so an absent date stays absent only through the CASE.
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _mapped_leads_all AS
-           SELECT * EXCLUDE (_status_name, _status, _converted_at, _disqualified_at),
+           SELECT * EXCLUDE (_status_name, _status, _converted_at),
                   CASE WHEN _converted_at IS NOT NULL THEN 'converted' ELSE coalesce(_status, 'open') END AS status,
                   CASE WHEN _converted_at IS NOT NULL THEN greatest(_converted_at, created_at) END AS converted_at,
                   CASE WHEN _converted_at IS NULL AND _status = 'disqualified' THEN greatest(coalesce(_disqualified_at, created_at), created_at) END AS disqualified_at
            FROM _mapped_leads_read"""
     )
     event_id = f"{quote_literal(LEAD_EVENT_PREFIX)} || l.lead_id"
+    stored = _stored_rows(con, "lead")
+    new_lead = f"l.lead_id NOT IN (SELECT lead_id FROM {stored})"
     add_changes(
         con, "lead", "_mapped_leads_all l",
         {"account_id": "l.account_id", "owner_rep_id": "l.owner_rep_id", "name": "l.name", "source": "l.source",
-         "industry": "l.industry", "employees": "l.employees", "score": "l.score", "status": "'open'"},
+         "industry": "l.industry", "employees": "l.employees", "score": "l.score", "status": "'open'"}, where=new_lead,
         aggregate_id="l.lead_id", occurred_at="l.created_at", rank="0", actor_id="l.owner_rep_id",
         event_id=event_id, _file=file_sql, _line="l._line",
     )  # fmt: skip
     add_changes(
-        con, "lead", "_mapped_leads_all l", {"status": "'converted'", "deal_id": "l.deal_id"}, where="l.converted_at IS NOT NULL",
+        con, "lead", "_mapped_leads_all l", {"status": "'converted'", "deal_id": "l.deal_id"}, where=f"{new_lead} AND l.converted_at IS NOT NULL",
         aggregate_id="l.lead_id", occurred_at="l.converted_at", rank="1", actor_id="l.owner_rep_id",
         event_id=f"{event_id} || ':converted'", _file=file_sql, _line="l._line",
     )  # fmt: skip
     add_changes(
-        con, "lead", "_mapped_leads_all l", {"status": "'disqualified'"}, where="l.disqualified_at IS NOT NULL",
+        con, "lead", "_mapped_leads_all l", {"status": "'disqualified'"}, where=f"{new_lead} AND l.disqualified_at IS NOT NULL",
         aggregate_id="l.lead_id", occurred_at="l.disqualified_at", rank="1", actor_id="l.owner_rep_id",
         event_id=f"{event_id} || ':disqualified'", _file=file_sql, _line="l._line",
     )  # fmt: skip
+    _add_lead_changes(con, cols)
     source_columns = {
         native: cols[native]
         for native in ("lead_id", "account_id", "owner_rep_id", "name", "source", "industry", "employees", "score", "status", "deal_id", "created_at", "converted_at")
@@ -314,6 +317,32 @@ def _add_deal_changes(con: duckdb.DuckDBPyConnection, cols: dict[str, str], even
         con, "deal", "_mapped_deals_all", {f: f"d.{f}" for f in fields},
         {"stage": f"d.stage IN {stages}", "lost_reason": closes}, DEAL_CHANGE_PREFIX,
     )  # fmt: skip
+
+
+def _add_lead_changes(con: duckdb.DuckDBPyConnection, cols: dict[str, str]) -> None:
+    """A later export of stored leads: a lead now converted converts at its conversion date, an
+    open lead now disqualified is disqualified at its disqualification date (else when the
+    change is dated), both under today's ids; other differences are patch events. The contract
+    has no event that reopens a lead, so a converted or disqualified lead keeps its status."""
+    pairs = "_mapped_leads_all d JOIN _stored_leads s ON s.lead_id = d.lead_id"
+    event_id = f"{quote_literal(LEAD_EVENT_PREFIX)} || d.lead_id"
+    converts = "d.status = 'converted' AND s.status IS DISTINCT FROM 'converted'"
+    add_changes(
+        con, "lead", pairs, {"status": "'converted'", "deal_id": "d.deal_id"}, where=converts,
+        aggregate_id="d.lead_id", occurred_at="greatest(d.converted_at, s.created_at)", rank="1", actor_id="d.owner_rep_id",
+        event_id=f"{event_id} || ':converted'", _file="d._file", _line="d._line",
+    )  # fmt: skip
+    # Without its own date, a disqualification found now is not moved back to the creation (as
+    # for a new lead): the last import saw the lead open after that.
+    disqualified_at = "greatest(coalesce(d._disqualified_at, d._updated_at, getvariable('import_now')), s.created_at)"
+    add_changes(
+        con, "lead", pairs, {"status": "'disqualified'"}, where="d.status = 'disqualified' AND coalesce(s.status, 'open') = 'open'",
+        aggregate_id="d.lead_id", occurred_at=disqualified_at, rank="1", actor_id="d.owner_rep_id",
+        event_id=f"{event_id} || ':disqualified'", _file="d._file", _line="d._line",
+    )  # fmt: skip
+    named = "name" in cols or "first_name" in cols or "last_name" in cols
+    fields = [f for f in ("account_id", "owner_rep_id", "name", "source", "industry", "employees", "score", "deal_id") if f in cols or (f == "name" and named)]
+    _add_later_changes(con, "lead", "_mapped_leads_all", {f: f"d.{f}" for f in fields}, {"deal_id": converts}, LEAD_EVENT_PREFIX)
 
 
 def drop_stored_baselines(con: duckdb.DuckDBPyConnection, target: str = "_import_events") -> None:
