@@ -51,11 +51,13 @@ columns:
   owner_rep_id: Deal owner
   account_id: Associated Company IDs
   lost_reason: Closed Lost Reason
+  updated_at: Last Modified Date
 stages:
 {''.join(f'  "{name}": {native}{chr(10)}' for native, name in HUBSPOT_STAGE_NAMES.items())}\
 dates:
   Create Date: "{HUBSPOT_DATE_FORMAT}"
   Close Date: "{HUBSPOT_DATE_FORMAT}"
+  Last Modified Date: "{HUBSPOT_DATE_FORMAT}"
 """
 
 
@@ -96,12 +98,14 @@ columns:
   owner_rep_id: Contact owner
   account_id: Associated Company IDs
   deal_id: Associated Deal IDs
+  updated_at: Last Modified Date
 lead_statuses:
 {''.join(f'  "{name}": {native}{chr(10)}' for name, native in HUBSPOT_LIFECYCLE_STAGES.items())}\
 dates:
   Create Date: "{HUBSPOT_DATE_FORMAT}"
   Became an Opportunity Date: "{HUBSPOT_DATE_FORMAT}"
   Became a Other Lifecycle Stage Date: "{HUBSPOT_DATE_FORMAT}"
+  Last Modified Date: "{HUBSPOT_DATE_FORMAT}"
 """
 
 
@@ -143,6 +147,10 @@ def write_salesforce(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> 
 
 def _salesforce_queries() -> dict[str, str]:
     mine = "company_id = getvariable('export_company')"
+    # HubSpot's Last Modified Date: when the record's current version began.
+    modified = lambda aggregate, alias="d": (  # noqa: E731
+        f"(SELECT max(h.valid_from) FROM {aggregate}_history h WHERE h.company_id = {alias}.company_id AND h.{aggregate}_id = {alias}.{aggregate}_id)"
+    )
     stage = lambda column, i: _case(column, SALESFORCE_STAGE_NAMES, i)  # noqa: E731
     versions = f"""SELECT *, lag(stage) OVER w AS prev_stage, lag(amount) OVER w AS prev_amount,
                    lag(expected_close_date) OVER w AS prev_ecd, lag(owner_rep_id) OVER w AS prev_owner,
@@ -238,11 +246,16 @@ def write_hubspot(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> lis
     (out / "hubspot-contacts.yaml").write_text(HUBSPOT_CONTACTS_MAPPING, encoding="utf-8")
     hub_time = lambda column: f"strftime({column}, '{HUBSPOT_DATE_FORMAT}')"  # noqa: E731
     mine = "company_id = getvariable('export_company')"
+    # HubSpot's Last Modified Date: when the record's current version began.
+    modified = lambda aggregate, alias="d": (  # noqa: E731
+        f"(SELECT max(h.valid_from) FROM {aggregate}_history h WHERE h.company_id = {alias}.company_id AND h.{aggregate}_id = {alias}.{aggregate}_id)"
+    )
     deals = f"""SELECT deal_id AS "Record ID", name AS "Deal Name", {_case('stage', HUBSPOT_STAGE_NAMES)} AS "Deal Stage",
                    amount AS "Amount", currency AS "Deal Currency Code", {hub_time('created_at')} AS "Create Date",
                    {hub_time('coalesce(closed_at, CAST(expected_close_date AS TIMESTAMPTZ))')} AS "Close Date",
-                   owner_rep_id AS "Deal owner", account_id AS "Associated Company IDs", lost_reason AS "Closed Lost Reason"
-            FROM deals_current WHERE {mine} ORDER BY deal_id"""
+                   owner_rep_id AS "Deal owner", account_id AS "Associated Company IDs", lost_reason AS "Closed Lost Reason",
+                   {hub_time(modified('deal'))} AS "Last Modified Date"
+            FROM deals_current d WHERE {mine} ORDER BY deal_id"""
     # A lead's statuses only move forward (open, then converted or disqualified), so the first
     # version in its current status dates the outcome.
     contacts = f"""SELECT lead_id AS "Record ID", split_part(name, ' ', 1) AS "First Name", substr(name, strpos(name, ' ') + 1) AS "Last Name",
@@ -251,7 +264,8 @@ def write_hubspot(db_path: str | os.PathLike, out_dir: str | os.PathLike) -> lis
                    source AS "Original Source", industry AS "Industry", employees AS "Number of Employees",
                    owner_rep_id AS "Contact owner", account_id AS "Associated Company IDs", deal_id AS "Associated Deal IDs",
                    {hub_time('converted_at')} AS "Became an Opportunity Date",
-                   {hub_time("CASE WHEN status = 'disqualified' THEN (SELECT min(h.valid_from) FROM lead_history h WHERE h.company_id = l.company_id AND h.lead_id = l.lead_id AND h.status = 'disqualified') END")} AS "Became a Other Lifecycle Stage Date"
+                   {hub_time("CASE WHEN status = 'disqualified' THEN (SELECT min(h.valid_from) FROM lead_history h WHERE h.company_id = l.company_id AND h.lead_id = l.lead_id AND h.status = 'disqualified') END")} AS "Became a Other Lifecycle Stage Date",
+                   {hub_time(modified('lead', 'l'))} AS "Last Modified Date"
             FROM leads_current l WHERE {mine} ORDER BY lead_id"""
     files = []
     with reading(db_path) as con:
