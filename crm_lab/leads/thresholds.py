@@ -132,21 +132,26 @@ def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndar
     )
 
 
-def _sort_packed(scores: np.ndarray, converted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Scores (all >= 0) in descending order and the outcomes in the same order, from one value
-    sort of integers that carry both: several times faster than an argsort and two gathers
-    (and polars sorts uint64 values faster than numpy does).
+def _packed_keys(scores: np.ndarray, converted: np.ndarray) -> np.ndarray:
+    """One uint64 per lead (scores all >= 0) that orders like its score and carries its outcome
+    in the bottom bit.
 
-    Why the packed key works: a positive float64 or +0.0 has its sign bit, the top bit, at 0, and
-    its bit pattern read as a uint64 grows with the value (biased exponent above mantissa,
-    subnormals included). Shifted left by one, the pattern still orders the scores and leaves the
-    bottom bit free for the outcome, so the sorted keys give back every lead's score and outcome
-    exactly. The shift drops the sign bit of -0.0, its only set bit: it becomes +0.0, the same
-    cut-off. Equal keys are identical, so the result depends neither on the sort algorithm nor on
-    the input order."""
+    Why it works: a positive float64 or +0.0 has its sign bit, the top bit, at 0, and its bit
+    pattern read as a uint64 grows with the value (biased exponent above mantissa, subnormals
+    included). Shifted left by one, the pattern still orders the scores and leaves the bottom
+    bit free for the outcome, so a key gives back its lead's score and outcome exactly. The
+    shift drops the sign bit of -0.0, its only set bit: it becomes +0.0, the same cut-off."""
     keys = scores.view(np.uint64) << 1
     keys |= converted
-    ranked = pl.Series(keys).sort(descending=True).to_numpy()
+    return keys
+
+
+def _sort_packed(scores: np.ndarray, converted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (all >= 0) in descending order and the outcomes in the same order, from one value
+    sort of :func:`_packed_keys`: several times faster than an argsort and two gathers (and
+    polars sorts uint64 values faster than numpy does). Equal keys are identical, so the result
+    depends neither on the sort algorithm nor on the input order."""
+    ranked = pl.Series(_packed_keys(scores, converted)).sort(descending=True).to_numpy()
     return (ranked >> 1).view(np.float64), (ranked & 1).astype(bool)
 
 
@@ -296,8 +301,8 @@ def _heavily_tied(scores: np.ndarray) -> bool:
 
 
 def _packable(scores: np.ndarray, probabilities: np.ndarray | None) -> bool:
-    """Whether the leads fit the packed key of :func:`_sort_packed`: no negative score, and no
-    probabilities other than the scores themselves."""
+    """Whether the leads fit :func:`_packed_keys`: no negative score, and no probabilities other
+    than the scores themselves."""
     return (probabilities is None or probabilities is scores) and scores.min() >= 0
 
 
@@ -307,9 +312,7 @@ def _tally_packed(scores: np.ndarray, converted: np.ndarray, *, with_probabiliti
 
     ``expected`` sums each score times its number of leads, where the sorted path adds the score
     once per lead: the two agree to rounding, and this one is the closer to the exact sum."""
-    keys = scores.view(np.uint64) << 1
-    keys |= converted
-    tally = pl.Series("key", keys).value_counts(name="leads").sort("key", descending=True)
+    tally = pl.Series("key", _packed_keys(scores, converted)).value_counts(name="leads").sort("key", descending=True)
     key, leads = tally["key"].to_numpy(), tally["leads"].to_numpy().astype(np.int64)
     # A score's converted key (bottom bit 1) and its other key are adjacent in the sorted tally.
     score_bits = key >> 1
