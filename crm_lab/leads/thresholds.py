@@ -113,11 +113,7 @@ def sort_leads(scores: np.ndarray, converted: np.ndarray, probabilities: np.ndar
     else:
         descending = np.argsort(scores)[::-1]
         ranked, ranked_converted = scores[descending], converted[descending]
-    # A group ends where the next score differs; the last lead ends the last group.
-    last_of_group = np.empty(len(ranked), bool)
-    np.not_equal(ranked[1:], ranked[:-1], out=last_of_group[:-1])
-    last_of_group[-1] = True
-    ends = np.flatnonzero(last_of_group)
+    ends = group_ends(ranked)
     if probabilities is None:
         ranked_probabilities = None
     elif probabilities is scores:
@@ -153,6 +149,15 @@ def _sort_packed(scores: np.ndarray, converted: np.ndarray) -> tuple[np.ndarray,
     depends neither on the sort algorithm nor on the input order."""
     ranked = pl.Series(_packed_keys(scores, converted)).sort(descending=True).to_numpy()
     return (ranked >> 1).view(np.float64), (ranked & 1).astype(bool)
+
+
+def group_ends(ordered: np.ndarray) -> np.ndarray:
+    """Positions of the last of each run of equal values in ``ordered``: a group ends where the
+    next value differs, and the last value ends the last group."""
+    last_of_group = np.empty(len(ordered), bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=last_of_group[:-1])
+    last_of_group[-1] = True
+    return np.flatnonzero(last_of_group)
 
 
 def at_group_ends(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -316,10 +321,7 @@ def _tally_packed(scores: np.ndarray, converted: np.ndarray, *, with_probabiliti
     key, leads = tally["key"].to_numpy(), tally["leads"].to_numpy().astype(np.int64)
     # A score's converted key (bottom bit 1) and its other key are adjacent in the sorted tally.
     score_bits = key >> 1
-    last_of_score = np.empty(len(key), bool)
-    np.not_equal(score_bits[1:], score_bits[:-1], out=last_of_score[:-1])
-    last_of_score[-1] = True
-    ends = np.flatnonzero(last_of_score)
+    ends = group_ends(score_bits)
     routed = np.cumsum(leads)[ends]
     thresholds = score_bits[ends].view(np.float64)
     expected = None
