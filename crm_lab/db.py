@@ -75,6 +75,16 @@ def require_database(path: str | os.PathLike) -> None:
         raise missing_database(path)
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str, *, database: str | None = None) -> bool:
+    """Whether ``table`` is a table in the main schema of ``database`` (an attached name;
+    default the connection's current database)."""
+    return con.sql(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = coalesce($database, current_database()) "
+        "AND schema_name = 'main' AND table_name = $table",
+        params={"database": database, "table": table},
+    ).fetchall()[0][0] > 0
+
+
 def lock_timeout_s() -> float:
     """Seconds to wait for another process's lock: ``CRM_LAB_LOCK_TIMEOUT`` or 30."""
     return float(os.environ.get("CRM_LAB_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT_S))

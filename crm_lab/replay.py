@@ -18,7 +18,7 @@ from importlib.resources import files
 import duckdb
 
 from crm_lab import __version__
-from crm_lab.db import DEFAULT_DB, transaction
+from crm_lab.db import DEFAULT_DB, table_exists, transaction
 from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.schema import ensure_schema, schema_sql
 
@@ -106,11 +106,7 @@ def replay(
 
 
 def _has_events(con: duckdb.DuckDBPyConnection) -> bool:
-    present = con.sql(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = 'main' AND table_name = 'events'"
-    ).fetchall()[0][0]
-    return bool(present) and bool(con.sql("SELECT 1 FROM events LIMIT 1").fetchall())
+    return table_exists(con, "events") and bool(con.sql("SELECT 1 FROM events LIMIT 1").fetchall())
 
 
 def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_at: datetime, started: float) -> ReplayReport:

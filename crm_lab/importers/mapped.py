@@ -16,9 +16,10 @@ from pathlib import Path
 
 import duckdb
 
+from crm_lab.contract import AGGREGATES, PAYLOAD_FIELD_TYPES
+from crm_lab.db import table_exists
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
-from crm_lab.contract import AGGREGATES, PAYLOAD_FIELD_TYPES
 from crm_lab.importers.events import add_changes, add_dated_deal_changes
 from crm_lab.importers.exports import ExportTable, read_export, require_values
 from crm_lab.importers.mapping import REQUIRED_COLUMNS, REQUIRED_LEAD_COLUMNS, Mapping
@@ -207,19 +208,13 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
     return [lead_rows(con, "_mapped_leads_all", source_columns)]
 
 
-def _has_stored(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return con.sql(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'stored' AND schema_name = 'main' AND table_name = ?", params=[table]
-    ).fetchall()[0][0] > 0
-
-
 def _stored_rows(con: duckdb.DuckDBPyConnection, aggregate: str) -> str:
     """This tenant's stored ``deals`` / ``leads`` rows (none before the first load) as a temp
     table; returns its name."""
     table, key = f"{aggregate}s", AGGREGATES[aggregate].id_column
     target = f"_stored_{table}"
     fields = AGGREGATES[aggregate].fields
-    if _has_stored(con, table):
+    if table_exists(con, table, database="stored"):
         columns = ", ".join(quote_ident(c) for c in (key, *fields, "created_at"))
         query = f"SELECT {columns} FROM stored.main.{table} WHERE company_id = getvariable('import_company')"
     else:
@@ -283,11 +278,11 @@ def _add_deal_changes(con: duckdb.DuckDBPyConnection, cols: dict[str, str], even
     """A later export of stored deals: an open deal now closed is won or lost at its close date
     under today's ``…:closed`` id; a closed deal now closed the other way is too, under an id of
     its own; a closed deal now open is ``reopened``; other differences are patch events."""
-    stages = f"{CLOSED_STAGES_SQL}"
+    stages = CLOSED_STAGES_SQL
     closes = f"d.stage IN {stages} AND d.stage IS DISTINCT FROM s.stage"
     pairs = "_mapped_deals_all d JOIN _stored_deals s ON s.deal_id = d.deal_id"
     closed_id = f"{event_id} || ':closed'"
-    if _has_stored(con, "events"):
+    if table_exists(con, "events", database="stored"):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _stored_closed_ids AS
                 SELECT event_id FROM stored.main.events
