@@ -87,6 +87,7 @@ def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path,
     assert done.returncode == 1, done.stderr
     # Kernels run over Unix sockets: ipykernel's warning about unencrypted TCP never shows.
     assert "TCP without encryption" not in done.stdout + done.stderr
+    assert "KeyboardInterrupt" not in done.stdout + done.stderr  # no interrupt at kernel shutdown
     assert "3 run(s), 1 failed" in done.stdout and "failed: broken (rerun them alone with --retry-failed)" in done.stdout
     reports = tmp_path / "reports"
     ledger = query(db, "SELECT run_name, status, error, company_id FROM report_runs ORDER BY run_name")
@@ -215,3 +216,32 @@ def test_a_run_kept_from_an_earlier_batch_is_marked_stale_when_the_spec_or_data_
     record = {"parameters": {"weeks": 4}, "input_fingerprint": "old"}
     assert _stale_reason(record, {"weeks": 4}, "new") == "the database's data changed since it ran"
     assert _stale_reason({"parameters": {"weeks": 4}}, {"weeks": 4}, "new") is None
+
+
+def test_a_run_kernel_is_shut_down_without_an_interrupt(monkeypatch):
+    # jupyter_client's shutdown interrupts the kernel first; one landing mid-message made ipykernel
+    # log "KeyboardInterrupt caught in kernel" under runs that succeeded.
+    import asyncio
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    from crm_lab.batch.execute import LocalKernelManager
+
+    interrupts = []
+
+    async def counting_interrupt(self):
+        interrupts.append("shutting down" if self.shutting_down else "running")
+
+    monkeypatch.setattr(AsyncKernelManager, "_async_interrupt_kernel", counting_interrupt)
+
+    async def start_interrupt_stop():
+        manager = LocalKernelManager(kernel_name="python3")
+        await manager.start_kernel()
+        try:
+            await manager._async_interrupt_kernel()  # one asked for while it runs still goes through
+        finally:
+            await manager.shutdown_kernel()
+        return manager.has_kernel
+
+    assert asyncio.run(start_interrupt_stop()) is False
+    assert interrupts == ["running"]

@@ -61,6 +61,16 @@ class LocalKernelManager(AsyncKernelManager):
         os.makedirs(runtime, exist_ok=True)
         return os.path.join(runtime, f"crm-lab-{uuid.uuid4().hex[:12]}")
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client 8 sends SIGINT before every shutdown request. A run's kernel is shut down
+        # after its last cell, when nothing is left to interrupt, but the signal can land while
+        # ipykernel still handles a last message (a comm, a flush): it then logs "ERROR |
+        # KeyboardInterrupt caught in kernel" under a run that succeeded. The shutdown request
+        # alone stops the kernel; SIGTERM and SIGKILL still follow if it does not.
+        if self.shutting_down:
+            return
+        await super()._async_interrupt_kernel()
+
 
 def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str) -> RunOutcome:
     """Execute one notebook into ``run_dir`` (``<name>.ipynb`` and ``<name>.html``). A failure
