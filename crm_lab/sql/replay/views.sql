@@ -28,21 +28,34 @@ WHERE valid_from <= CAST(ts AS TIMESTAMPTZ) AND coalesce(valid_to, 'infinity'::T
 -- [close_from, close_to]. The deal's path is walked version by version from its state at t0 to
 -- its state at t1, and every step is booked, so for every row and every sum, to the cent:
 --   start + created + pulled_in + amount_up - amount_down - pushed_out - won - lost = "end".
--- Entering the pipeline is `created` (a new deal, or a reopened one) or `pulled_in` (an open deal
--- whose close date moved into the window), at the amount it has when it enters. Leaving is
--- `won`, `lost` (lost or deleted) or `pushed_out`, at the amount it has when it leaves. A change
--- of amount while in the pipeline (including on the leaving step) is amount_up / amount_down. A
--- deal outside the window that closes with a close date inside it enters and leaves at once.
+-- start: in the pipeline at t0, at its amount then. "end": in the pipeline at t1, at its amount then.
+-- created: entered the pipeline from outside it: a deal created after t0, or a deal re-entering the
+--   open pipeline after it was won or lost (reopened), each time, at the amount it enters with. So a
+--   deal created, lost and reopened between t0 and t1 is in `created` twice.
+-- reopened: the part of `created` that came from reopens (not a bucket of its own in the equation):
+--   created - reopened is new pipeline.
+-- pulled_in: an open deal whose close date moved into the window, at its amount then.
+-- won, lost: left the pipeline by being won, lost (or deleted: lost), at the amount it has then.
+-- pushed_out: an open deal whose close date moved out of the window, at its amount then.
+-- amount_up, amount_down: changes of amount while in the pipeline (including on the leaving step).
+-- A deal outside the window that closes with a close date inside it enters and leaves at once.
+-- t1 before t0 is an error; t1 = t0 gives start = "end" and no movement.
 CREATE OR REPLACE MACRO pipeline_movement(t0, t1, close_from := NULL, close_to := NULL) AS TABLE
-WITH path AS (
+WITH guard AS (
+    SELECT CASE WHEN CAST(t1 AS TIMESTAMPTZ) < CAST(t0 AS TIMESTAMPTZ)
+        THEN error('pipeline_movement: t1 (' || CAST(t1 AS TIMESTAMPTZ) || ') must not be before t0 ('
+                   || CAST(t0 AS TIMESTAMPTZ) || ')')
+        ELSE true END AS ok
+), path AS (
     SELECT company_id, deal_id, 0 AS step, amount, is_closed, is_won, closed_at, expected_close_date,
         owner_rep_id, stage, valid_to
     FROM deals_as_of(t0)
+    WHERE (SELECT ok FROM guard)
     UNION ALL
     SELECT company_id, deal_id, version AS step, amount, is_closed, is_won, closed_at, expected_close_date,
         owner_rep_id, stage, valid_to
     FROM deal_history
-    WHERE valid_from > CAST(t0 AS TIMESTAMPTZ) AND valid_from <= CAST(t1 AS TIMESTAMPTZ)
+    WHERE valid_from > CAST(t0 AS TIMESTAMPTZ) AND valid_from <= CAST(t1 AS TIMESTAMPTZ) AND (SELECT ok FROM guard)
 ), states AS (
     SELECT *,
         NOT is_closed AND coalesce((close_from IS NULL OR expected_close_date >= CAST(close_from AS DATE))
@@ -70,6 +83,7 @@ WITH path AS (
     SELECT company_id, deal_id, is_last, owner_rep_id, stage,
         CASE WHEN starts_in THEN amt ELSE 0 END AS start,
         CASE WHEN step > 0 AND NOT prev_in AND (in_pipeline OR closes_here) AND (NOT has_prev OR prev_closed) THEN amt ELSE 0 END AS created,
+        CASE WHEN step > 0 AND NOT prev_in AND (in_pipeline OR closes_here) AND has_prev AND prev_closed THEN amt ELSE 0 END AS reopened,
         CASE WHEN step > 0 AND NOT prev_in AND (in_pipeline OR closes_here) AND has_prev AND NOT prev_closed THEN amt ELSE 0 END AS pulled_in,
         CASE WHEN step > 0 AND prev_in THEN greatest(amt - prev_amt, 0) ELSE 0 END AS amount_up,
         CASE WHEN step > 0 AND prev_in THEN greatest(prev_amt - amt, 0) ELSE 0 END AS amount_down,
@@ -85,6 +99,7 @@ SELECT company_id, deal_id,
     arg_max(stage, is_last) AS stage,
     CAST(sum(start) AS DECIMAL(18, 2)) AS start,
     CAST(sum(created) AS DECIMAL(18, 2)) AS created,
+    CAST(sum(reopened) AS DECIMAL(18, 2)) AS reopened,
     CAST(sum(pulled_in) AS DECIMAL(18, 2)) AS pulled_in,
     CAST(sum(amount_up) AS DECIMAL(18, 2)) AS amount_up,
     CAST(sum(amount_down) AS DECIMAL(18, 2)) AS amount_down,
@@ -98,12 +113,12 @@ HAVING sum(start) <> 0 OR sum(created) <> 0 OR sum(pulled_in) <> 0 OR sum(amount
     OR sum(pushed_out) <> 0 OR sum(won) <> 0 OR sum(lost) <> 0 OR sum("end") <> 0;
 
 -- The same waterfall summed per company, per company and owner, and per company and stage
--- (stage as of t1); grouped_by says which.
+-- (stage as of t1); grouped_by says which. Buckets as in pipeline_movement, reopened included.
 CREATE OR REPLACE MACRO pipeline_waterfall(t0, t1, close_from := NULL, close_to := NULL) AS TABLE
 SELECT
     CASE WHEN grouping(owner_rep_id) = 0 THEN 'owner' WHEN grouping(stage) = 0 THEN 'stage' ELSE 'company' END AS grouped_by,
     company_id, owner_rep_id, stage,
-    sum(start) AS start, sum(created) AS created, sum(pulled_in) AS pulled_in,
+    sum(start) AS start, sum(created) AS created, sum(reopened) AS reopened, sum(pulled_in) AS pulled_in,
     sum(amount_up) AS amount_up, sum(amount_down) AS amount_down, sum(pushed_out) AS pushed_out,
     sum(won) AS won, sum(lost) AS lost, sum("end") AS "end", count(*) AS deals
 FROM pipeline_movement(t0, t1, close_from := close_from, close_to := close_to)
