@@ -24,6 +24,8 @@ DEFAULT_DB = Path("data/crm.duckdb")
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 _LOCK_MESSAGE = re.compile(r"lock", re.IGNORECASE)
 _PID = re.compile(r"PID (\d+)")
+# DuckDB adds this to a read-write open's lock error when the holders only read.
+_HOLDER_READS = re.compile(r"would be able to open this database in read-only mode", re.IGNORECASE)
 # Every DuckDB file starts with an 8-byte checksum and then this magic.
 _MAGIC_OFFSET, _MAGIC = 8, b"DUCK"
 
@@ -132,6 +134,33 @@ def connect(
     return con
 
 
+def locked_message(path: str | os.PathLike, duckdb_message: str, waited: float) -> str:
+    """What to tell a user whose open of ``path`` found it locked, from DuckDB's lock error.
+
+    DuckDB refuses a read-write open while readers hold the file, adding that a read-only open
+    would work: then the holder is a reader (a notebook's workbench, ``crm-lab sql``, a shell).
+    Without that hint the holder is a writer (a read-only open fails only against a writer)."""
+    holder = _PID.search(duckdb_message)
+    who = f"process {holder.group(1)}" if holder else "another process"
+    head = f"database {path} is locked by {who} (waited {waited:g} s). "
+    tail = "or raise CRM_LAB_LOCK_TIMEOUT to wait longer."
+    if _HOLDER_READS.search(duckdb_message):
+        return head + (
+            "That process has it open read-only (a notebook's workbench, a `crm-lab sql` or dashboard "
+            "session, or a DuckDB shell), and a writer needs the file to itself: close that session "
+            f"(`wb.close()` in a notebook), {tail}"
+        )
+    if holder:
+        return head + (
+            "Close the other writer (a running load/replay/batch or engine command, or a notebook or shell "
+            f"with a read-write connection), {tail}"
+        )
+    return head + (
+        "Another process has the database open (a notebook or shell, or a running load/replay/batch): "
+        f"close it, {tail}"
+    )
+
+
 def retry_while_locked(open_database: Callable[[], T], path: Path, lock_timeout: float | None = None) -> T:
     """Call ``open_database`` until no other process holds ``path``'s lock, for at most
     ``lock_timeout`` seconds (default ``CRM_LAB_LOCK_TIMEOUT`` or 30), then raise
@@ -149,13 +178,7 @@ def retry_while_locked(open_database: Callable[[], T], path: Path, lock_timeout:
             if not (isinstance(error, duckdb.IOException) and _LOCK_MESSAGE.search(str(error))):
                 raise
             if time.monotonic() >= deadline:
-                holder = _PID.search(str(error))
-                who = f"process {holder.group(1)}" if holder else "another process"
-                raise DatabaseLockedError(
-                    f"database {path} is locked by {who} (waited {timeout:g} s). "
-                    "Close the other writer (a notebook or shell with a read-write connection, or a "
-                    "running load/replay/batch), or raise CRM_LAB_LOCK_TIMEOUT to wait longer."
-                ) from error
+                raise DatabaseLockedError(locked_message(path, str(error), timeout)) from error
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
