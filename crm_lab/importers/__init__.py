@@ -85,7 +85,8 @@ def import_export(
     from crm_lab.importers.mapped import drop_stored_baselines, read_mapped
     from crm_lab.importers.mapping import Mapping, read_mapping
     from crm_lab.importers.salesforce import read_salesforce
-    from crm_lab.importers.staging import NativeRows, as_inputs, notes
+    from crm_lab.importers.staging import NativeRows, as_inputs, drop_events_of_rejected_rows, notes
+    from crm_lab.importers.tenant import check_tenant
     from crm_lab.load import load
 
     if fmt not in FORMATS:
@@ -96,6 +97,7 @@ def import_export(
     if not path.exists():
         raise LoadError(f"{path}: no such file or folder")
     spec = read_mapping(mapping, generic=fmt == "mapped") if mapping is not None else Mapping()
+    from_folder = not company
     company = company or company_from_path(path)
     con = duckdb.connect()
     try:
@@ -104,8 +106,8 @@ def import_export(
         # Seconds are what an export's modification times carry; a finer clock only adds noise.
         clock = (now or datetime.now(timezone.utc)).replace(microsecond=0)
         con.execute("SET VARIABLE import_now = CAST(? AS TIMESTAMPTZ)", [clock.isoformat()])
-        if fmt == "mapped":
-            _attach_stored(con, Path(db_path), lock_timeout)
+        _attach_stored(con, Path(db_path), lock_timeout)
+        check_tenant(con, Path(db_path), company, fmt, from_folder=from_folder)
         create_changes(con)
         rate_table = currency.read_rates(con, Path(rates)) if rates is not None else None
         reader = read_salesforce if fmt == "salesforce" else read_mapped
@@ -113,6 +115,7 @@ def import_export(
         derive_events(con, company)
         if fmt == "mapped":
             drop_stored_baselines(con)
+        drop_events_of_rejected_rows(con, rows)
         rows.append(NativeRows("events", "_import_events", {}))
         inputs = as_inputs(con, rows)
         passed_over = notes(con)

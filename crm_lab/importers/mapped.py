@@ -25,6 +25,7 @@ from crm_lab.importers.exports import ExportTable, read_export, require_values
 from crm_lab.importers.mapping import REQUIRED_COLUMNS, REQUIRED_LEAD_COLUMNS, Mapping
 from crm_lab.importers.stages import CLOSED_STAGES_SQL, DEAL_STAGES, LEAD_STATUSES, name_table, resolve_names
 from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, lead_rows
+from crm_lab.importers.unique import refuse_repeated_ids
 from crm_lab.typing_checks import quote_ident, quote_literal
 
 # Lead event ids name the record, not the file: exports are named by date (HubSpot's
@@ -51,7 +52,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     if mapping.kind == "leads":
         return _read_leads(con, file, export, mapping), None
     require_values(con, export, tuple(cols[name] for name in REQUIRED_COLUMNS))
-    _refuse_repeated_ids(con, export, cols["deal_id"], "deal")
+    refuse_repeated_ids(con, export, cols["deal_id"], "deal id", "an export of deals has one row per deal")
     column = lambda native: export.column(cols[native]) if native in cols else "CAST(NULL AS VARCHAR)"  # noqa: E731
     time = lambda native, date=False: (  # noqa: E731
         dates.time_sql(con, export, cols[native], mapping.dates.get(cols[native]), date=date) if native in cols
@@ -100,23 +101,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     _add_deal_changes(con, cols, event_id)
     source_columns = {native: cols[native] for native in ("deal_id", "account_id", "owner_rep_id", "name", "stage", "amount", "lost_reason", "created_at") if native in cols}
     closed_at = "greatest(d.closes_at, d.created_at)"
-    return [company_rows(con, file, home), deal_rows(con, "_mapped_deals_all", closed_at, source_columns)], home
-
-
-def _refuse_repeated_ids(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, what: str) -> None:
-    """A current-state export has one row per record: two rows of one id would fold into one
-    record's events as if one were a later change, so the export is refused instead."""
-    column = f"trim({export.column(field)})"
-    repeated = con.sql(
-        f"SELECT _line, {column}, min(_line) OVER (PARTITION BY {column}) AS first FROM {export.table} "
-        f"QUALIFY _line <> first ORDER BY _line LIMIT 1"
-    ).fetchall()
-    if repeated:
-        line, value, first = repeated[0]
-        raise LoadError(
-            f"{export.path} line {line}, field {field}: {what} id {value!r} is also at line {first}; "
-            f"an export of {what}s has one row per {what}"
-        )
+    return [company_rows(con, file, home, rates.path if rates else None), deal_rows(con, "_mapped_deals_all", closed_at, source_columns)], home
 
 
 def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable, mapping: Mapping) -> list[NativeRows]:
@@ -128,7 +113,7 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
     import must not be overwritten."""
     cols = mapping.columns
     require_values(con, export, tuple(cols[name] for name in REQUIRED_LEAD_COLUMNS))
-    _refuse_repeated_ids(con, export, cols["lead_id"], "lead")
+    refuse_repeated_ids(con, export, cols["lead_id"], "lead id", "an export of leads has one row per lead")
     value = lambda native: f"nullif(trim({export.column(cols[native])}), '')" if native in cols else "CAST(NULL AS VARCHAR)"  # noqa: E731
     # HubSpot lists every associated record ("101;102"); the first is the one the lead is with.
     first_id = lambda native: f"nullif(trim(split_part({value(native)}, ';', 1)), '')"  # noqa: E731

@@ -32,8 +32,12 @@ from crm_lab.importers.stages import (
     resolve_names,
 )
 from crm_lab.importers.staging import NativeRows, company_rows, deal_rows, lead_rows, note
+from crm_lab.importers.unique import refuse_repeated_ids
 from crm_lab.typing_checks import quote_literal
 
+# What one row of each object's file is, for the message on an Id twice.
+_ROW_OF = {"OpportunityHistory": "history row", "OpportunityFieldHistory": "history row", "LeadHistory": "history row"}
+_ROW_OF.update({name: "record" for name in ("Opportunity", "Lead", "Account", "User", "Task", "Event")})
 OPPORTUNITY_FIELDS = {"Owner": "owner_rep_id", "Name": "name", "Account": "account_id", "Loss_Reason__c": "lost_reason"}
 LEAD_FIELDS = {"Owner": "owner_rep_id", "Status": "status", "Score__c": "score"}
 
@@ -60,6 +64,8 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         export = read_optional_export(con, folder / f"{name}.csv", f"_sf_{name.lower()}", fields)
         if export is not None:
             require_values(con, export, fields)
+            # A record twice (or a history row twice) would fold into one record's events as two.
+            refuse_repeated_ids(con, export, "Id", f"{name} Id", f"{export.path.name} has one row per {_ROW_OF[name]}")
         exports[name] = export
     opp, history, field_history = exports["Opportunity"], exports["OpportunityHistory"], exports["OpportunityFieldHistory"]
     lead, lead_history, account, user = exports["Lead"], exports["LeadHistory"], exports["Account"], exports["User"]
@@ -96,7 +102,7 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     home = currency.home_currency(con, money, rates, mapping.currency)
 
     _stage_map(con, opp, history, mapping)
-    rows = [company_rows(con, opp.path, home)]
+    rows = [company_rows(con, opp.path, home, rates.path if rates else None)]
     if user is not None:
         rows.append(_reps(con, user, t))
     if account is not None:

@@ -10,8 +10,10 @@ import duckdb
 
 from crm_lab.contract import LOADABLE_TABLES
 from crm_lab.importers.stages import CLOSED_STAGES_SQL
+from crm_lab.importers.tenant import company_row_sql
+from crm_lab.schema import table_spec
 from crm_lab.sources import InputFile
-from crm_lab.typing_checks import quote_ident, quote_literal
+from crm_lab.typing_checks import quote_ident, quote_literal, typed_select
 
 
 @dataclass(frozen=True)
@@ -24,13 +26,12 @@ class NativeRows:
     source_columns: dict[str, str]
 
 
-def company_rows(con: duckdb.DuckDBPyConnection, export_file: Path, home_currency: str | None) -> NativeRows:
-    """The tenant's ``companies`` row: an export names no tenant, so its name is its id."""
+def company_rows(con: duckdb.DuckDBPyConnection, export_file: Path, home_currency: str | None, rates_file: Path | None) -> NativeRows:
+    """The tenant's ``companies`` row: the stored one kept as it is (an export names no tenant,
+    so a new one is named by its id); see :func:`crm_lab.importers.tenant.company_row_sql`."""
+    row = company_row_sql(con, con.sql("SELECT getvariable('import_company')").fetchall()[0][0], home_currency, rates_file)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _import_companies AS
-            SELECT getvariable('import_company') AS company_id, getvariable('import_company') AS name,
-                   {quote_literal(home_currency) if home_currency else 'NULL'} AS home_currency, '1' AS fiscal_year_start_month,
-                   CAST(NULL AS VARCHAR) AS created_at, {quote_literal(str(export_file))} AS _file, 1 AS _line"""
+        f"CREATE OR REPLACE TEMP TABLE _import_companies AS SELECT *, {quote_literal(str(export_file))} AS _file, 1 AS _line FROM ({row})"
     )
     return NativeRows("companies", "_import_companies", {})
 
@@ -61,6 +62,32 @@ def lead_rows(con: duckdb.DuckDBPyConnection, source: str, source_columns: dict[
             FROM {source}"""
     )
     return NativeRows("leads", "_import_leads", source_columns)
+
+
+# Entity tables whose rows have events of their own: (aggregate type, key column).
+EVENTFUL_TABLES = {"deals": ("deal", "deal_id"), "leads": ("lead", "lead_id"), "accounts": ("account", "account_id"),
+                   "activities": ("activity", "activity_id")}
+
+
+def drop_events_of_rejected_rows(con: duckdb.DuckDBPyConnection, rows: list[NativeRows], events: str = "_import_events") -> None:
+    """A row the loader will reject (a value the contract refuses: an ``employees`` of ``many``)
+    brings none of its record's events: the replayed history then agrees with the stored rows,
+    and the reject in ``load_rejects`` says why the record is missing from both. The rows are
+    checked as the loader checks them (the contract's column types and required values)."""
+    for native in rows:
+        if native.table not in EVENTFUL_TABLES:
+            continue
+        aggregate, key = EVENTFUL_TABLES[native.table]
+        types = dict(con.sql(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND database_name = 'temp'",
+            params=[native.work_table],
+        ).fetchall())  # fmt: skip
+        columns = table_spec(native.table).columns
+        _, errors = typed_select(list(columns), {c.name: c.name for c in columns if c.name in types}, types)
+        con.execute(
+            f"""DELETE FROM {events} WHERE aggregate_type = {quote_literal(aggregate)}
+                AND aggregate_id IN (SELECT r.{quote_ident(key)} FROM {native.work_table} r WHERE len({errors}) > 0)"""
+        )
 
 
 def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
