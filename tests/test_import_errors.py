@@ -110,8 +110,8 @@ def test_an_activity_type_mapped_to_no_native_type_names_the_line(tmp_path):
     (dict(Event=("2024-03-21T14:00:00.000Z", "2024-02-30T14:00:00.000Z")),
      "Event.csv line 2, field ActivityDateTime: '2024-02-30T14:00:00.000Z' is not a valid date or time"),
     (dict(Task=(",2024-02-24T09:30:00.000Z,", ",24/02/2024 09:30,")),
-     "Task.csv line 4, field CompletedDateTime: dates that are not ISO 8601: D/M/Y or M/D/Y (line 4: '24/02/2024 09:30'); "
-     "declare the format in the mapping file, e.g. dates: {CompletedDateTime: '%d/%m/%Y'}"),
+     "Task.csv line 4, field CompletedDateTime: dates that are not ISO 8601: D/M/Y or M/D/Y with a time (HH:MM) "
+     "(line 4: '24/02/2024 09:30'); declare the format in the mapping file, e.g. dates: {CompletedDateTime: '%d/%m/%Y %H:%M'}"),
 ], ids=["missing-field", "missing-id", "impossible-date", "foreign-date"])  # fmt: skip
 def test_a_bad_task_or_event_is_named_by_file_line_and_field(tmp_path, replacements, message):
     assert refused(tmp_path, salesforce(**replacements)) == message
@@ -170,12 +170,14 @@ def test_a_rates_file_needs_its_corporate_currency(tmp_path):
     assert refused(tmp_path, files, rates="rates.csv") == "rates.csv: list the corporate currency once with rate 1 (e.g. USD,1); found none"
 
 
-def test_dates_in_several_formats_name_the_file_line_field_and_formats(tmp_path):
+def test_dates_in_several_formats_name_each_format_and_ask_for_one_not_for_a_declaration(tmp_path):
+    # No one declared format reads both lines: the message must not suggest one.
     files = salesforce(Opportunity=("2024-03-05T08:00:00.000+0000", "03/05/2024 08:00"))
     assert refused(tmp_path, files) == (
-        "Opportunity.csv line 3, field CreatedDate: dates in several formats: "
-        "ISO 8601 (line 2: '2024-03-01T10:15:00.000Z'), D/M/Y or M/D/Y (line 3: '03/05/2024 08:00'); "
-        "declare the format in the mapping file, e.g. dates: {CreatedDate: '%d/%m/%Y'}"
+        "Opportunity.csv line 3, field CreatedDate: the column mixes date formats: "
+        "ISO 8601 (line 2: '2024-03-01T10:15:00.000Z'), D/M/Y or M/D/Y with a time (HH:MM) (line 3: '03/05/2024 08:00'); "
+        "no one format reads them all: export the column again with every value in one format "
+        "(ISO 8601 needs no declaration), or correct the odd values"
     )
 
 
@@ -263,7 +265,7 @@ KNOWN_LEAD_FIELDS = (
          "contacts.csv line 3, field converted: '2024-01-09' does not match the declared format '%d/%m/%Y'"),
         ("id,created,stage,converted\n7,01/02/2024,Lead,\n", LEAD_COLUMNS,
          "contacts.csv line 2, field created: dates that are not ISO 8601: D/M/Y or M/D/Y (line 2: '01/02/2024'); "
-         "declare the format in the mapping file, e.g. dates: {created: '%d/%m/%Y'}"),
+         "declare the format in the mapping file, e.g. dates: {created: '%d/%m/%Y'} (or '%m/%d/%Y' when the month comes first)"),
         (None, "kind: leads\ncolumns:\n  lead_id: id\n",
          "m.yaml: missing required mapping columns.created_at (the create date, when the lead was created)"),
         (None, LEAD_COLUMNS + "  stage: stage\n",
