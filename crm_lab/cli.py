@@ -1,12 +1,16 @@
 """``crm-lab``: a thin shell over the Python API, so the two never drift apart.
 
 Every command but ``generate`` takes ``--db PATH`` (default data/crm.duckdb). Errors a user can
-fix are printed as one message without a traceback, with exit status 2."""
+fix are printed as one message without a traceback, with exit status 2. When the reader of the
+output goes away (``crm-lab sql ... | head``), a command stops quietly with status 141, as a Unix
+tool stopped by SIGPIPE does."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import select
 import sys
 from collections.abc import Sequence
 
@@ -49,7 +53,8 @@ def _replay(args: argparse.Namespace) -> None:
 def _sql(args: argparse.Namespace) -> None:
     from crm_lab.query import run_query
 
-    print(run_query(args.query, args.db, company=args.company, fmt=args.format, out=args.out))
+    text = run_query(args.query, args.db, company=args.company, fmt=args.format, out=args.out)
+    print(text, end="" if text.endswith("\n") else "\n")
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -179,9 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     sql = command("sql", _sql, "run one read-only SQL query on the workbench")
     sql.add_argument("query", metavar="SQL", help="one SELECT or EXPLAIN statement (quote it for the shell)")
     sql.add_argument("--company", help="see only this company's rows in every table, view and macro")
-    sql.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table",
-                     help="table (default), csv, json, or parquet (needs --out)")
-    sql.add_argument("--out", help="write the result to this file (required for parquet)")
+    sql.add_argument("--format", choices=("table", "csv", "json", "jsonl", "parquet"),
+                     help="table (the default on screen), csv, json, jsonl, or parquet (needs --out); "
+                          "with --out, the default is the file's extension (.csv, .json, .jsonl, .parquet)")
+    sql.add_argument("--out", metavar="FILE", help="write the whole result to this file (required for parquet)")
 
     batch = command("batch", _batch, "run a pipeline of notebooks with papermill into HTML reports")
     batch.add_argument("spec", nargs="?", metavar="SPEC", help="a pipeline spec, e.g. pipelines/weekly.yaml")
@@ -218,15 +224,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status when the reader of stdout went away (`crm-lab sql ... | head`): 128 + SIGPIPE,
+# what a shell reports for a Unix tool that SIGPIPE stopped.
+BROKEN_PIPE_STATUS = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         status = args.handler(args)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught below
     except CrmLabError as error:
         print(f"crm-lab {args.command}: {error}", file=sys.stderr)
         return 2
-    return status or 0
+    except BrokenPipeError:
+        if not _reader_gone(default=True):
+            raise  # a pipe of the command's own, not stdout
+        return _stop_writing()
+    # A write cut short when the reader left can pass without an error: the pipe still tells.
+    return _stop_writing() if _reader_gone(default=False) else status or 0
 
+
+def _reader_gone(*, default: bool) -> bool:
+    """Whether stdout is a pipe whose reader has gone (``default`` when that cannot be told)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), or stdout has no descriptor
+        return default
+
+
+def _stop_writing() -> int:
+    """Python's recipe for a closed stdout: point it at devnull, so the flush at exit does not fail
+    again, and stop quietly with the status a shell gives a tool stopped by SIGPIPE."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return BROKEN_PIPE_STATUS
 
 if __name__ == "__main__":
     sys.exit(main())
