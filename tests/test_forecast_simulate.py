@@ -155,3 +155,20 @@ def test_bad_arguments_are_refused_with_the_parameter_named():
     other = portfolio_of(n=41)
     with pytest.raises(InvalidArgument, match="must share their deals"):
         simulate([port, other], trials=10, seed=1)
+
+
+def test_per_deal_counts_belong_to_their_deals_when_shock_groups_interleave():
+    # Deals are simulated sorted by shock group; the per-deal counts must come back in the
+    # caller's order. Groups 1, 0, 2, 0, 1, ... with probabilities that tell the deals apart.
+    n, trials = 12, 20_000
+    group = np.array([1, 0, 2, 0, 1, 2, 2, 0, 1, 0, 2, 1])
+    p = np.linspace(0.0, 0.99, n)[::-1].copy()
+    p[[2, 7]] = 0.0  # one deal of group 2 and one of group 0 never win
+    amount = 1_000.0 * (np.arange(n) + 1)
+    port = Portfolio.fixed(p, amount).with_changes(shock_group=group, shock_sd=np.zeros(3))
+    out = simulate([port], trials=trials, seed=11)[0]
+    wins = out.deal_wins[:, 0]
+    assert wins[2] == wins[7] == 0
+    assert np.abs(wins / trials - p).max() < 4 * np.sqrt(0.25 / trials)
+    # each win books the deal's own amount (no amount change in a fixed portfolio)
+    assert np.allclose(out.deal_value[:, 0], wins * amount)

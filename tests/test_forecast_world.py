@@ -233,6 +233,15 @@ def test_scenarios_on_common_random_numbers_move_as_their_knobs_say(world):
     assert comparison["only one deal"]["mean"] < comparison["baseline"]["mean"]
     for row in comparison.values():
         assert row["delta_mean_se"] <= abs(row["delta_mean"]) / 3 + 1
+    # Per deal: a deal a scenario drops never books, and each deal's numbers are its own.
+    horizon = run.deals.filter(pl.col("period_kind") == "horizon")
+    lost = horizon.filter((pl.col("scenario") == "without a rep") & (pl.col("owner_rep_id") == rep))
+    assert lost.height > 0 and lost["p_close"].max() == 0 and lost["expected_value"].max() == 0
+    only = horizon.filter((pl.col("scenario") == "only one deal") & (pl.col("deal_id") != case.deals["deal_id"][0]))
+    assert only["p_close"].max() == 0
+    baseline = horizon.filter(pl.col("scenario") == "baseline")
+    # p_close is a frequency over 2,000 trials of at most the win probability (with the rate's draw)
+    assert (baseline["p_close"] <= baseline["win_probability"] + 0.1).all()
 
 
 def test_the_tornado_moves_p50_the_way_each_knob_points(world):

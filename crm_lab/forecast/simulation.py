@@ -303,9 +303,9 @@ def simulate(
     _validate(portfolios, trials, seed)
     first = portfolios[0]
     n, periods = first.deals, first.periods
+    # Deals run sorted by shock group (each group one slice); order[i] is the caller's index of
+    # sorted deal i, for the per-deal counts.
     order = np.argsort(first.shock_group, kind="stable")
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(n)
     prepared = [_prepare(p, order) for p in portfolios]
     slices = _slices(first.shock_group[order])
     n_groups = len(first.shock_sd)
@@ -373,7 +373,7 @@ def simulate(
                         cell * g + deal_codes[i_deal], weights=booked, minlength=m * periods * g
                     ).reshape(m, periods, g)
                 if per_deal:
-                    where = inverse[i_deal] * periods + period
+                    where = order[i_deal] * periods + period
                     out.deal_wins += np.bincount(where, minlength=n * periods)
                     out.deal_value += np.bincount(where, weights=booked, minlength=n * periods)
 
