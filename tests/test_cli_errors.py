@@ -237,7 +237,10 @@ def test_help_lists_only_used_options_each_with_a_description():
     assert "--db" not in _help("generate")
     text = _help("sql")
     assert "one SELECT or EXPLAIN statement" in text
-    assert "table (default), csv, json, or parquet (needs --out)" in text
+    flat = " ".join(text.split())
+    assert ("table (the default on screen), csv, json, jsonl, or parquet (needs --out); with --out, the default "
+            "is the file's extension (.csv, .json, .jsonl, .parquet)") in flat
+    assert "--out FILE write the whole result to this file (required for parquet)" in flat
     assert "--force" in _help("demo")
 
 
