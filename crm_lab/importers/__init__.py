@@ -82,7 +82,7 @@ def import_export(
     """
     from crm_lab.importers import currency
     from crm_lab.importers.events import create_changes, derive_events
-    from crm_lab.importers.mapped import drop_stored_baselines, read_mapped
+    from crm_lab.importers.mapped import add_stored_events, drop_stored_baselines, read_mapped
     from crm_lab.importers.mapping import Mapping, read_mapping
     from crm_lab.importers.salesforce import read_salesforce
     from crm_lab.importers.staging import NativeRows, as_inputs, drop_events_of_rejected_rows, notes
@@ -116,6 +116,8 @@ def import_export(
         if fmt == "mapped":
             drop_stored_baselines(con)
         drop_events_of_rejected_rows(con, rows)
+        if fmt == "mapped":
+            add_stored_events(con, spec.kind)
         rows.append(NativeRows("events", "_import_events", {}))
         inputs = as_inputs(con, rows)
         passed_over = notes(con)
@@ -124,6 +126,12 @@ def import_export(
     settings_files = tuple(Path(p) for p in (mapping, rates) if p is not None)
     report = load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
     report.skipped.extend(passed_over)
+    if not any(f.table == "events" for f in report.files):
+        # Every row rejected, or an export of records whose events were all refused: the summary
+        # still says how many events the import brought.
+        from crm_lab.load import FileReport
+
+        report.files.append(FileReport(next((f.file for f in report.files), str(path)), "events"))
     return report
 
 

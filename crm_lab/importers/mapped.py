@@ -328,3 +328,26 @@ def _add_lead_changes(con: duckdb.DuckDBPyConnection, cols: dict[str, str]) -> N
 def drop_stored_baselines(con: duckdb.DuckDBPyConnection, target: str = "_import_events") -> None:
     """Drop the events derived from a stored record's baseline instant: it is stored already."""
     con.execute(f"DELETE FROM {target} WHERE occurred_at = CAST({BASELINE} AS VARCHAR)")
+
+
+def add_stored_events(con: duckdb.DuckDBPyConnection, kind: str, target: str = "_import_events") -> None:
+    """Hand the loader again the stored events of the export's records that are already stored
+    (the tenant holds only this importer's events: :mod:`crm_lab.importers.tenant`), each on its
+    record's line. They are duplicates of what is stored and add nothing; with them a later
+    import of the same records reads what the export stands for, its summary counts them
+    (``128 read, 0 new, 128 already loaded``), and the load's inputs are the same files whatever
+    changed since (so the same export has the same fingerprint)."""
+    if not table_exists(con, "events", database="stored"):
+        return
+    aggregate = "deal" if kind == "deals" else "lead"
+    key = AGGREGATES[aggregate].id_column
+    staged = "_mapped_deals_all" if kind == "deals" else "_mapped_leads_all"
+    con.execute(
+        f"""INSERT INTO {target}
+            SELECT e.event_id, e.company_id, e.aggregate_type, e.aggregate_id, CAST(e.seq AS VARCHAR), e.event_type,
+                   CAST(e.occurred_at AS VARCHAR), CAST(e.recorded_at AS VARCHAR), e.actor_id, CAST(e.payload AS VARCHAR),
+                   d._file, d._line
+            FROM stored.main.events e JOIN {staged} d ON e.aggregate_id = d.{key}
+            WHERE e.company_id = getvariable('import_company') AND e.aggregate_type = {quote_literal(aggregate)}"""
+    )
+

@@ -91,21 +91,20 @@ def drop_events_of_rejected_rows(con: duckdb.DuckDBPyConnection, rows: list[Nati
 
 
 def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[InputFile]:
-    """One input per (table, export file), in load order. The loader takes a line to be one row
-    of its input, so the events of one export line (a lead created, converted and deleted) go in
-    that many inputs: the first event of every line, then the second, and so on."""
+    """One input per (table, export file), in load order (files by name within a table): the same
+    export always hands the loader the same list, so the load's fingerprint (over each input's
+    table, file name and bytes) is the same however many events it brings. The events of one
+    export line (a lead created, converted and deleted) share that line: the loader tells
+    events apart by id, and keeps their order by row, not by line."""
     order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
     inputs = []
     for native in sorted(rows, key=lambda r: order[r.table]):
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _import_parts AS "
-            f"SELECT *, row_number() OVER (PARTITION BY _file, _line) AS _part FROM {native.work_table}"
-        )
-        parts = con.sql("SELECT DISTINCT _file, _part FROM _import_parts ORDER BY _part, _file").fetchall()
-        for file, part in parts:
+        files = [f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table} ORDER BY _file").fetchall()]
+        within = "_line, event_id" if native.table == "events" else "_line"
+        for file in files:
             arrow = con.sql(
-                "SELECT * EXCLUDE (_file, _part) FROM _import_parts WHERE _file = $file AND _part = $part ORDER BY _line",
-                params={"file": file, "part": part},
+                f"SELECT * EXCLUDE (_file) FROM {native.work_table} WHERE _file = $file ORDER BY {within}",
+                params={"file": file},
             ).to_arrow_table()
             inputs.append(
                 InputFile(
