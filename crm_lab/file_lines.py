@@ -124,3 +124,32 @@ def lines_at(path: Path, byte_positions: list[int]) -> list[int]:
         lines.append(seen + 1)
         lines.extend(seen + 1 for _ in pending)
     return lines
+
+
+def long_line(path: Path, limit: int, line: int | None = None) -> tuple[int, bytes] | None:
+    """The number (1-based) and bytes (without its line break) of line ``line`` of ``path``, or,
+    without ``line``, of its first line longer than ``limit`` bytes; None when there is none.
+    Only a file DuckDB refused for a long record comes here."""
+    number, pending = 1, b""  # pending: the start of line ``number``, read in earlier chunks
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            breaks = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))
+            if len(breaks) == 0:
+                pending += chunk
+                continue
+            starts = np.concatenate([[0], breaks[:-1] + 1])
+            lengths = breaks - starts
+            lengths[0] += len(pending)
+            if line is not None:
+                found = [line - number] if 0 <= line - number < len(breaks) else []
+            else:
+                found = np.flatnonzero(lengths > limit)
+            if len(found):
+                index = int(found[0])
+                text = (pending if index == 0 else b"") + chunk[starts[index] : breaks[index]]
+                return number + index, text.removesuffix(b"\r")
+            number += len(breaks)
+            pending = chunk[breaks[-1] + 1 :]
+    if pending and (len(pending) > limit if line is None else line == number):
+        return number, pending.removesuffix(b"\r")
+    return None

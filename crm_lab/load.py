@@ -24,7 +24,16 @@ from crm_lab.errors import LoadError
 from crm_lab.ingest_events import ingest
 from crm_lab.ingest_events import parse as parse_events
 from crm_lab.schema import Column, ensure_schema, table_spec
-from crm_lab.sources import InputFile, drop_staged, fingerprint, reading, resolve_inputs, stage_raw
+from crm_lab.sources import (
+    NO_ROWS,
+    InputFile,
+    drop_staged,
+    fingerprint,
+    foreign_export_hint,
+    reading,
+    resolve_inputs,
+    stage_raw,
+)
 from crm_lab.typing_checks import quote_ident, quote_literal, typed_select
 
 STRICT_EXAMPLES = 10
@@ -41,6 +50,7 @@ class FileReport:
     events_duplicate: int = 0
     events_quarantined: int = 0
     ignored_columns: tuple[str, ...] = ()
+    empty: str = ""  # what the file has when it has no rows: "a header but no rows", ...
 
 
 @dataclass
@@ -73,6 +83,9 @@ class LoadReport:
         files = len({f.file for f in self.files})
         lines = [f"load {self.load_id}: {files} file(s) in {self.seconds:.2f} s, fingerprint {self.fingerprint[:12]}"]
         for f in self.files:
+            if f.empty:
+                lines.append(f"  {f.file} -> {f.table}: 0 read: the file is empty ({f.empty})")
+                continue
             if f.table == EVENT_TABLE:
                 detail = f"{f.rows_loaded} new"
             elif f.rows_unchanged:
@@ -143,18 +156,54 @@ def load(
     started_at = datetime.now(timezone.utc)
     inputs, skipped = (list(inputs), []) if inputs is not None else resolve_inputs(list(paths), table)
     digest = fingerprint(inputs, settings_files)
-    with transaction(db_path, lock_timeout=lock_timeout) as con:
-        ensure_schema(con)
-        load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
-        reports = [_load_file(con, load_id, item) for item in inputs]
-        _name_export_fields(con, load_id, inputs)
-        report = LoadReport(load_id, digest, _one_per_file_and_table(reports), skipped)
-        if strict and report.status != "ok":
-            raise LoadError(_strict_message(con, report))
-        report.seconds = time.perf_counter() - started
-        _record_run(con, report, started_at)
-        _fault_point("before_commit")
+    created = _missing_paths(Path(db_path))
+    opened_new = False
+    try:
+        with transaction(db_path, lock_timeout=lock_timeout) as con:
+            # New: the file was not there, and is still a database of nothing (not one another
+            # process made in between).
+            opened_new = bool(created) and not con.sql("SELECT 1 FROM duckdb_tables() LIMIT 1").fetchall()
+            ensure_schema(con)
+            load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
+            reports = [_load_file(con, load_id, item) for item in inputs]
+            _name_export_fields(con, load_id, inputs)
+            report = LoadReport(load_id, digest, _one_per_file_and_table(reports), skipped)
+            if strict and report.status != "ok":
+                raise LoadError(_strict_message(con, report))
+            report.seconds = time.perf_counter() - started
+            _record_run(con, report, started_at)
+            _fault_point("before_commit")
+    except BaseException:
+        if opened_new:
+            _remove_created(Path(db_path), created)
+        raise
     return report
+
+
+def _missing_paths(db_path: Path) -> list[Path]:
+    """What opening ``db_path`` for writing will create: the file, and its folders that do not
+    exist yet (innermost first). Empty when the file exists."""
+    if db_path.exists():
+        return []
+    missing = [db_path]
+    folder = db_path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_created(db_path: Path, created: list[Path]) -> None:
+    """A failed load that created the database leaves no trace: not an empty database (which
+    later commands would take for a workbench without tables), its write-ahead log, or the
+    folders made for it (only those, and only while they are empty)."""
+    for path in (db_path, db_path.with_name(db_path.name + ".wal")):
+        path.unlink(missing_ok=True)
+    for folder in created[1:]:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _one_per_file_and_table(reports: list[FileReport]) -> list[FileReport]:
@@ -178,20 +227,28 @@ def _one_per_file_and_table(reports: list[FileReport]) -> list[FileReport]:
 def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) -> FileReport:
     # A CSV record whose field count is not the header's is a reject like a bad value: which of
     # its values belongs to which column cannot be told, so none of them is loaded.
-    file_columns = stage_raw(con, item, "_raw", lazy=True, ragged="_ragged")
+    # A file of no rows (a CSV header alone: an object an org does not use, a week without
+    # activities) loads nothing and says so; its header is still checked.
+    staged = stage_raw(con, item, "_raw", lazy=True, ragged="_ragged", empty_ok=True)
+    file_columns = staged.columns
     spec = table_spec(item.table)
     targets = _input_columns(item.table)
     by_lower = {name.lower(): name for name in file_columns}
     source_names = {c.name: by_lower[c.name] for c in targets if c.name in by_lower}
     missing = [c.name for c in targets if c.required and c.name not in source_names]
-    if missing:
+    # A JSON Lines file of no records names no columns: there is nothing to check.
+    if missing and not (staged.empty and item.fmt == "jsonl"):
         where = "" if item.fmt == "jsonl" else (" line 1" if item.fmt == "csv" else " schema")
         raise LoadError(
             f"{item.name}{where}: missing required column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} for table {item.table}"
+            f"{', '.join(missing)} for table {item.table}{foreign_export_hint(file_columns, item.table)}"
         )
     wanted = {c.name for c in targets}
     ignored = tuple(name for name in file_columns if name.lower() not in wanted)
+    if staged.empty:
+        drop_staged(con, "_raw")
+        con.execute("DROP TABLE _ragged")
+        return FileReport(item.name, item.table, ignored_columns=ignored, empty=NO_ROWS.get(item.fmt, "no rows"))
     source_types = dict(
         con.sql(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = '_raw' AND database_name = 'temp'"

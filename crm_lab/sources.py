@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ import polars as pl
 
 from crm_lab.contract import LOADABLE_TABLES
 from crm_lab.errors import LoadError
-from crm_lab.file_lines import lines_at, read_chunks, record_start_lines
+from crm_lab.file_lines import lines_at, long_line, read_chunks, record_start_lines
+from crm_lab.schema import table_spec
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -72,16 +74,63 @@ def resolve_inputs(paths: list[str | os.PathLike], table: str | None = None) -> 
         else:
             inferred = table or table_for(path)
             if inferred is None and path.exists():
+                stem = path.name.split(".", 1)[0]
+                hint = (
+                    f"; {path.name} is a Salesforce object's file: import the export's folder with --format salesforce"
+                    if stem.lower() in SALESFORCE_OBJECTS else ""
+                )
                 raise LoadError(
-                    f"{path}: unknown table {path.name.split('.', 1)[0]!r}: name the file after one of "
-                    f"{', '.join(LOADABLE_TABLES)}, or pass --table"
+                    f"{path}: unknown table {stem!r}: name the file after one of "
+                    f"{', '.join(LOADABLE_TABLES)}, or pass --table{hint}"
                 )
             inputs.append(_checked(path, inferred or ""))
     if not inputs:
-        raise LoadError(f"no loadable files found in {', '.join(map(str, paths))}")
+        salesforce = [str(Path(p)) for p in paths if _looks_like_salesforce(Path(p))]
+        hint = (
+            f"; {', '.join(salesforce)} looks like a Salesforce export (it has Opportunity.csv): "
+            "load it with --format salesforce"
+            if salesforce else ""
+        )
+        raise LoadError(f"no loadable files found in {', '.join(map(str, paths))}{hint}")
     order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
     inputs.sort(key=lambda f: order[f.table])  # stable: files of one table keep the order given
     return inputs, skipped
+
+
+# The objects of a Salesforce export (docs/IMPORT.md), by their file names, lower case.
+SALESFORCE_OBJECTS = {
+    name.lower()
+    for name in ("Opportunity", "OpportunityHistory", "OpportunityFieldHistory", "Lead", "LeadHistory",
+                 "Account", "User", "Task", "Event")
+}
+# Column names that only a foreign export's header has (lower case).
+HUBSPOT_COLUMNS = {"record id", "deal name", "deal stage", "deal owner", "pipeline", "contact owner",
+                   "lifecycle stage", "lead status", "associated company ids", "associated deal ids"}
+SALESFORCE_COLUMNS = {"stagename", "opportunityid", "leadid", "ownerid", "accountid", "whoid", "whatid",
+                      "isdeleted", "createddate", "lastmodifieddate", "createdbyid"}
+
+
+def _looks_like_salesforce(folder: Path) -> bool:
+    return folder.is_dir() and any(child.name.lower() == "opportunity.csv" for child in folder.iterdir())
+
+
+def foreign_export_hint(columns: Sequence[str], table: str) -> str:
+    """What to add to a refusal for missing columns when the header is another CRM's: the way to
+    import it. Empty when the file looks native (it has a column of the table's)."""
+    lowered = {name.strip().lower() for name in columns}
+    if not lowered:
+        return ""
+    if "record id" in lowered or len(lowered & HUBSPOT_COLUMNS) >= 2:
+        return "; this looks like a HubSpot export: import it with --mapping FILE (see docs/IMPORT.md)"
+    if "id" in lowered and len(lowered & SALESFORCE_COLUMNS) >= 2:
+        return "; this looks like a Salesforce export: import its folder with --format salesforce (see docs/IMPORT.md)"
+    # Another CRM's: none of its columns has a name of this table's.
+    if table in ("deals", "leads") and not lowered & {c.name for c in table_spec(table).columns}:
+        return (
+            f"; if this is another CRM's {table} export, import it with --mapping FILE "
+            "saying which column is which (see docs/IMPORT.md)"
+        )
+    return ""
 
 
 def _checked(path: Path, table: str) -> InputFile:
@@ -94,9 +143,14 @@ def _checked(path: Path, table: str) -> InputFile:
         raise LoadError(f"{path}: unknown file format {path.suffix!r}: expected .csv, .parquet, .jsonl or .ndjson")
     if not os.access(path, os.R_OK):
         raise LoadError(f"{path}: cannot be read (permission denied)")
-    if path.stat().st_size == 0:
-        raise LoadError(f"{path}: file is empty")
+    if path.stat().st_size == 0 and fmt != "jsonl":  # JSON Lines has no header: no bytes is no records
+        raise LoadError(_empty_message(path, fmt))
     return InputFile(path, table, fmt)
+
+
+def _empty_message(path: Path, fmt: str) -> str:
+    what = "a CSV file starts with its header row" if fmt == "csv" else "not a Parquet file"
+    return f"{path}: file is empty (0 bytes): {what}"
 
 
 def fingerprint(inputs: list[InputFile], settings_files: Sequence[str | os.PathLike] = ()) -> str:
@@ -111,18 +165,37 @@ def fingerprint(inputs: list[InputFile], settings_files: Sequence[str | os.PathL
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage_raw` read: the file's column names (as written), and whether it has no
+    rows at all (a CSV header alone, a Parquet file of no rows, a JSON Lines file of no lines)."""
+
+    columns: list[str]
+    empty: bool
+
+
 def stage_raw(
-    con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, lazy: bool = False, ragged: str | None = None
-) -> list[str]:
-    """Read a file into ``temp_table`` with a ``_line`` column; return the file's column names.
+    con: duckdb.DuckDBPyConnection,
+    item: InputFile,
+    temp_table: str,
+    *,
+    lazy: bool = False,
+    ragged: str | None = None,
+    empty_ok: bool = False,
+) -> Staged:
+    """Read a file into ``temp_table`` with a ``_line`` column; return its column names.
 
     CSV and JSON Lines values stay text so that a bad value becomes a reject with the value
     kept, not a failed read; Parquet keeps its own types.
 
-    A CSV record with more or fewer fields than the header is left out of ``temp_table``. With
-    ``ragged``, such records go to a temp table of that name (``line``, ``value``: the record as
-    written, ``reason``), made empty for a file without any; without it, the first one fails the
-    read naming its line.
+    A file of no rows fails the read unless ``empty_ok`` (then ``temp_table`` has the file's
+    columns and no rows). A file of no bytes at all is no CSV or Parquet file, and always fails;
+    for JSON Lines, which has no header, it is a file of no records.
+
+    A CSV record with more or fewer fields than the header, and a JSON Lines line that is not
+    a JSON object, are left out of ``temp_table``. With ``ragged``, such records go to a temp
+    table of that name (``line``, ``value``: the record as written, ``reason``), made empty for
+    a file without any; without it, the first one fails the read naming its line.
 
     With ``lazy``, ``temp_table`` is a view whose ``_line`` is numbered as it is read: over the
     Parquet file itself (the load reads it once, so a copy was a whole extra pass and its memory
@@ -135,10 +208,12 @@ def stage_raw(
         reader = _VIEWS[item.fmt]
     else:
         reader = {"csv": _read_csv, "parquet": _read_parquet, "jsonl": _read_jsonl}[item.fmt]
+    if item.stage is None:
+        _refuse_no_content(item)
     if ragged is not None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {ragged} (line BIGINT, value VARCHAR, reason VARCHAR)")
     try:
-        if item.stage is None and item.fmt == "csv":
+        if item.stage is None and item.fmt in ("csv", "jsonl"):
             reader(con, item, temp_table, ragged=ragged)
         else:
             reader(con, item, temp_table)
@@ -156,13 +231,30 @@ def stage_raw(
         empty = not con.sql(f"SELECT 1 FROM {temp_table} LIMIT 1").fetchall()
     if empty and ragged is not None:
         empty = not con.sql(f"SELECT 1 FROM {ragged} LIMIT 1").fetchall()
-    if empty:
-        raise LoadError(f"{item.name}: file is empty (a header but no rows)")
+    if empty and not empty_ok:
+        raise LoadError(f"{item.name}: file is empty ({NO_ROWS.get(item.fmt, 'no rows')})")
     lowered = [c.lower() for c in (_csv_header(item) if item.fmt == "csv" else columns)]
     repeated = sorted({c for c in lowered if lowered.count(c) > 1})
     if repeated:
-        raise LoadError(f"{item.name} line 1: column {repeated[0]!r} appears more than once (names are case-insensitive)")
-    return columns
+        where = " line 1" if item.fmt == "csv" else ""
+        raise LoadError(f"{item.name}{where}: column {repeated[0]!r} appears more than once (names are case-insensitive)")
+    return Staged(columns, empty)
+
+
+# What a file of no rows has, by format: the summary of a load and the refusal of an import say it.
+NO_ROWS = {"csv": "a header but no rows", "parquet": "no rows", "jsonl": "no records"}
+
+
+def _refuse_no_content(item: InputFile) -> None:
+    """A CSV or Parquet file of no bytes, or a CSV file of nothing but blank lines, has no header
+    to read: it is not a file of no rows but a broken export (one cut off, or saved empty)."""
+    size = item.path.stat().st_size
+    if size == 0 and item.fmt != "jsonl":
+        raise LoadError(_empty_message(item.path, item.fmt))
+    if item.fmt == "csv" and size <= 4096:
+        text = item.path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        if not text.strip():
+            raise LoadError(f"{item.name}: file is empty (blank lines only): a CSV file starts with its header row")
 
 
 @contextmanager
@@ -232,7 +324,8 @@ def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     rejects = f"{temp_table}_misread"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
-        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true, store_rejects = true, "
+        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true, "
+        f"max_line_size = {CSV_MAX_LINE_BYTES}, store_rejects = true, "
         f"rejects_table = {_literal(rejects)}, rejects_scan = {_literal(rejects + '_scan')})"
     )
     try:
@@ -249,6 +342,12 @@ def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
         con.unregister("_misread")
     skipped = [line for line, _, _ in misread]
     con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS {_numbered(con, item, temp_table, header=True, skipped=skipped)}")
+
+
+# The longest CSV record DuckDB's reader takes: its default. A larger limit loads a longer value
+# but costs memory on every CSV read (measured on a 300 MB file: +100 MB of peak memory at 4 MB,
+# +200 MB at 8 MB), for a record few exports have; Parquet has no such limit.
+CSV_MAX_LINE_BYTES = 2_000_000
 
 
 def _ragged_records(con: duckdb.DuckDBPyConnection, item: InputFile, rejects: str) -> list[tuple[int, str, str]]:
@@ -270,6 +369,8 @@ def _ragged_records(con: duckdb.DuckDBPyConnection, item: InputFile, rejects: st
     result = []
     for line, (_, error_type, text, message, expected, fewest, most, field_count) in zip(lines, records):
         if not field_count:
+            if error_type == "LINE SIZE OVER MAXIMUM":
+                raise LoadError(_record_too_long(item, line) or f"{item.name} line {line}: cannot be read as CSV: {message}")
             if error_type == "INVALID ENCODING":
                 raise LoadError(_first_invalid_utf8(item) or f"{item.name} line {line}: {message}")
             raise LoadError(f"{item.name} line {line}: cannot be read as CSV: {message}")
@@ -314,25 +415,57 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
-    # Every value is read as text except the payload, kept as JSON so that an explicit null and a
-    # missing key stay different.
-    names = [
-        name
-        for name, *_ in con.sql(
-            "DESCRIBE SELECT * FROM read_json(?, format = 'newline_delimited')", params=[str(item.path)]
+# A JSON Lines file's columns are the keys of the objects among its first records, as DuckDB's
+# own read_json would detect them.
+JSONL_SAMPLE = 20480
+_NOT_OBJECT = "_crm_lab_not_an_object"
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, *, ragged: str | None = None) -> None:
+    # Each line is read as its JSON text, then turned into columns: every value as text except
+    # the payload, kept as JSON so that an explicit null and a missing key stay different. A line
+    # that is valid JSON but not an object ("text", [1, 2]) is a refused record like a CSV record
+    # of the wrong field count, found in the same pass (read_json would fail the whole file on
+    # it, or, when one is among its sample, read every line as a single column).
+    source = f"read_ndjson_objects({_literal(item.name)})"
+    keys = [
+        key
+        for (key,) in con.sql(
+            f"""SELECT key FROM (
+                    SELECT unnest(json_keys(json)) AS key, unnest(range(len(json_keys(json)))) AS position, record
+                    FROM (SELECT json, row_number() OVER () AS record FROM (FROM {source} LIMIT {JSONL_SAMPLE}))
+                    WHERE json_type(json) = 'OBJECT')
+                GROUP BY key ORDER BY min(record), min(position)"""
         ).fetchall()
     ]
-    columns = ", ".join(
-        f"'{name.replace(chr(39), chr(39) * 2)}': '{'JSON' if name.lower() == 'payload' else 'VARCHAR'}'" for name in names
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
-        f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {{{columns}}})",
-        [str(item.path)],
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table} AS {_numbered(con, item, temp_table, header=False)}")
+    lowered = [key.lower() for key in keys]
+    repeated = sorted({key for key in lowered if lowered.count(key) > 1})
+    if repeated:
+        raise LoadError(f"{item.name}: column {repeated[0]!r} appears more than once (names are case-insensitive)")
+    # The first character tells an object without parsing the line again (json_type would).
+    marker = f"CASE WHEN NOT starts_with(ltrim(CAST(json AS VARCHAR), ' ' || chr(9) || chr(13)), '{{') THEN CAST(json AS VARCHAR) END"
+    columns = ""
+    if keys:
+        shape = json.dumps({key: "JSON" if key.lower() == "payload" else "VARCHAR" for key in keys})
+        columns = f", unnest(json_transform(json, {_literal(shape)}))"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS SELECT {marker} AS {_NOT_OBJECT}{columns} FROM {source}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_numbered AS {_numbered(con, item, temp_table, header=False)}")
     _drop_rows(con, temp_table)
+    not_objects = f"SELECT _line, {_NOT_OBJECT} FROM {temp_table}_numbered WHERE {_NOT_OBJECT} IS NOT NULL ORDER BY _line"
+    if ragged is None:
+        first = con.sql(f"{not_objects} LIMIT 1").fetchall()
+        if first:
+            raise LoadError(f"{item.name} line {first[0][0]}: {NOT_AN_OBJECT}")
+    else:
+        con.execute(f"INSERT INTO {ragged} SELECT _line, {_NOT_OBJECT}, {_literal(NOT_AN_OBJECT)} FROM ({not_objects})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
+        f"SELECT * EXCLUDE ({_NOT_OBJECT}) FROM {temp_table}_numbered WHERE {_NOT_OBJECT} IS NULL"
+    )
+    con.execute(f"DROP TABLE {temp_table}_numbered")
+
+
+NOT_AN_OBJECT = "not a JSON object"
 
 
 def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
@@ -341,9 +474,43 @@ def _explain_read_error(item: InputFile, error: duckdb.Error) -> str:
         located = _first_invalid_utf8(item)
         if located:
             return located
+    if item.fmt == "csv" and "maximum line size" in text.lower():
+        located = _record_too_long(item)
+        if located:
+            return located
     first_line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     kind = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines"}.get(item.fmt, item.fmt)
     return f"{item.name}: cannot be read as {kind}: {first_line}"
+
+
+def _record_too_long(item: InputFile, line: int | None = None) -> str | None:
+    """Which line holds a CSV record longer than DuckDB's reader takes, how long it is and which
+    column has the long value. ``line``: where DuckDB says it is (it numbers a record met while
+    it sniffs the file as line 1); else the first line over the limit is found here."""
+    found = long_line(item.path, CSV_MAX_LINE_BYTES, line)
+    if found is None:
+        return None
+    number, text = found
+    column = ""
+    header = _csv_header(item)
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(max(limit, len(text) + 1))
+        values = next(csv.reader([text.decode("utf-8", "replace")]), [])
+    except csv.Error:
+        values = []
+    finally:
+        csv.field_size_limit(limit)
+    if values:
+        longest = max(range(len(values)), key=lambda i: len(values[i]))
+        if longest < len(header):
+            column = f", column {header[longest]} ({len(values[longest].encode()):,} bytes)"
+    size = f"the record is {len(text):,} bytes, over" if len(text) > CSV_MAX_LINE_BYTES else "the record is over"
+    return (
+        f"{item.name} line {number}{column}: {size} the CSV reader's limit of "
+        f"{CSV_MAX_LINE_BYTES:,} bytes per record; shorten that value, or save the table as Parquet, "
+        "which has no such limit"
+    )
 
 
 def _first_invalid_utf8(item: InputFile) -> str | None:

@@ -72,12 +72,14 @@ def test_unknown_extension(db, tmp_path):
 def test_empty_file(db, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_bytes(b"")
-    assert refused(db, path) == f"{path}: file is empty"
+    assert refused(db, path) == f"{path}: file is empty (0 bytes): a CSV file starts with its header row"
 
 
-def test_header_without_rows_is_empty(db, tmp_path):
+def test_header_without_rows_loads_nothing_and_says_so(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", DEALS_HEADER)
-    assert refused(db, path) == f"{path}: file is empty (a header but no rows)"
+    report = load(db, [path])
+    assert (report.rows_read, report.files[0].rows_loaded, report.status) == (0, 0, "ok")
+    assert report.summary().splitlines()[1] == f"  {path} -> deals: 0 read: the file is empty (a header but no rows)"
 
 
 def test_unreadable_parquet_names_the_file(db, tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.errors import LoadError
+from crm_lab.importers.staging import note
 from crm_lab.sources import InputFile, stage_raw
 from crm_lab.typing_checks import quote_ident
 
@@ -34,22 +35,33 @@ class ExportTable:
 
 
 def read_export(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = (), what: str = ""
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    required: tuple[str, ...] = (),
+    what: str = "",
+    *,
+    empty_ok: bool = False,
 ) -> ExportTable:
-    """Stage ``path`` as ``table``; a required field the header lacks fails the import."""
-    columns = tuple(stage_raw(con, InputFile(path, table, "csv"), table))
-    export = ExportTable(path, table, columns)
+    """Stage ``path`` as ``table``; a required field the header lacks fails the import, and so
+    does a file of a header alone unless ``empty_ok`` (then ``table`` has no rows)."""
+    staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=empty_ok)
+    export = ExportTable(path, table, tuple(staged.columns))
     missing = [name for name in required if not export.has(name)]
     if missing:
         plural = "s" if len(missing) > 1 else ""
         raise LoadError(
             f"{path} line 1: missing required field{plural} {', '.join(missing)}{f' for {what}' if what else ''}"
         )
+    if staged.empty:
+        note(con, f"{path}: 0 read: the file is empty (a header but no rows)")
     return export
 
 
 def read_optional_export(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = ()) -> ExportTable | None:
-    return read_export(con, path, table, required) if path.exists() else None
+    """Stage an export file the import can do without: None when it is absent. A CRM writes a
+    header alone for an object the org does not use: that is no records, not a broken export."""
+    return read_export(con, path, table, required, empty_ok=True) if path.exists() else None
 
 
 def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: tuple[str, ...]) -> None:
