@@ -35,7 +35,8 @@ AXES = {"money": MONEY_AXIS, "share": PercentFormatter(xmax=1.0, decimals=0)}
 
 def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement", ylabel: str = "amount"):
     """Bars from start to end of the first row (other columns, such as its currency, are
-    labels); each step floats on the running total."""
+    labels); each step floats on the running total. A ``reopened`` column (the part of created
+    that came from reopens) is named under the created bar."""
     first = totals.row(0, named=True)
     row = {key: float(first[key] or 0) for key in (*(step[0] for step in WATERFALL_STEPS), "end")}
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -53,6 +54,9 @@ def waterfall_chart(totals: pl.DataFrame, title: str = "Pipeline movement", ylab
             colour = "#55A868" if sign > 0 else "#C44E52"
         ax.bar(index, height, bottom=bottom, color=colour)
         ax.text(index, bottom + height, money(value), ha="center", va="bottom", fontsize=8)
+        reopened = float(first.get("reopened") or 0)
+        if key == "created" and reopened:
+            label = f"{label}\n(reopened {money(reopened)})"
         labels.append(label)
     ax.bar(len(labels), row["end"], color="#4C72B0")
     ax.text(len(labels), row["end"], money(row["end"]), ha="center", va="bottom", fontsize=8)

@@ -16,7 +16,8 @@ import polars as pl
 from crm_lab.load import load
 from crm_lab.replay import REPLAY_VERSION, replay
 from crm_lab.sources import fingerprint, resolve_inputs
-from crm_lab.tenancy import open_connection, set_parameters
+from crm_lab.errors import CrmLabError
+from crm_lab.tenancy import explain_error, open_connection, set_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -69,8 +70,17 @@ class Workbench:
         self.close()
 
     def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
-        """Any read query, as polars (through Arrow, no Python objects)."""
-        return self.con.sql(sql, params=params).pl()
+        """Any read query, as polars (through Arrow, no Python objects).
+
+        A public name that is missing (its command has not run, or it spans companies in a company
+        session) is explained as ``crm-lab sql`` explains it; other errors are DuckDB's own."""
+        try:
+            return self.con.sql(sql, params=params).pl()
+        except duckdb.Error as error:
+            explained = explain_error(self.con, str(error), self.db_path, self.company)
+            if explained == str(error).strip():
+                raise
+            raise CrmLabError(explained) from error
 
     def instant(self, value) -> datetime:
         """A timestamp, date or text such as '2025-03-31 23:59:59' as an aware UTC datetime
@@ -111,9 +121,11 @@ class Workbench:
         )
 
     def waterfall(self, t0, t1, close_from=None, close_to=None) -> pl.DataFrame:
-        """Waterfall totals between two instants (sums of pipeline_movement), one row per currency."""
+        """Waterfall totals between two instants (sums of pipeline_movement), one row per currency;
+        ``reopened`` is the part of ``created`` that came from reopens."""
         return self.query(
-            """SELECT d.currency, sum(start) AS start, sum(created) AS created, sum(pulled_in) AS pulled_in,
+            """SELECT d.currency, sum(start) AS start, sum(created) AS created, sum(reopened) AS reopened,
+                       sum(pulled_in) AS pulled_in,
                        sum(amount_up) AS amount_up, sum(amount_down) AS amount_down,
                        sum(pushed_out) AS pushed_out, sum(won) AS won, sum(lost) AS lost, sum("end") AS "end"
                 FROM pipeline_movement(CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ),

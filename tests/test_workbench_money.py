@@ -46,7 +46,7 @@ def test_open_pipeline_by_stage_is_summed_per_currency(wb, currency_of):
 def test_the_waterfall_has_a_row_per_currency_that_balances_to_the_cent(wb, currency_of):
     totals = wb.waterfall(T0, AS_OF)
     by_company = wb.con.sql(
-        f"SELECT company_id, start, \"end\" FROM pipeline_waterfall(TIMESTAMPTZ '{T0}', TIMESTAMPTZ '{AS_OF}') "
+        f"SELECT company_id, start, \"end\", reopened FROM pipeline_waterfall(TIMESTAMPTZ '{T0}', TIMESTAMPTZ '{AS_OF}') "
         "WHERE grouped_by = 'company'"
     ).fetchall()
     assert sorted(totals["currency"].to_list()) == sorted(set(currency_of.values()))
@@ -54,8 +54,10 @@ def test_the_waterfall_has_a_row_per_currency_that_balances_to_the_cent(wb, curr
         moved = (row["start"] + row["created"] + row["pulled_in"] + row["amount_up"] - row["amount_down"]
                  - row["pushed_out"] - row["won"] - row["lost"])
         assert moved == row["end"]
-        assert row["start"] == per_currency([(c, s) for c, s, _ in by_company], currency_of)[row["currency"]]
-        assert row["end"] == per_currency([(c, e) for c, _, e in by_company], currency_of)[row["currency"]]
+        assert row["start"] == per_currency([(c, s) for c, s, _, _ in by_company], currency_of)[row["currency"]]
+        assert row["end"] == per_currency([(c, e) for c, _, e, _ in by_company], currency_of)[row["currency"]]
+        assert row["reopened"] == per_currency([(c, r) for c, _, _, r in by_company], currency_of)[row["currency"]]
+        assert 0 <= row["reopened"] <= row["created"]
 
 
 def test_snapshots_are_summed_per_currency_and_period_end(wb, currency_of):
