@@ -115,3 +115,10 @@ def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(InvalidArgument) as error:
         bootstrap_sweep(scores, converted, **kwargs)
     assert message in str(error.value)
+
+
+def test_the_bootstraps_choice_names_the_capacity_when_it_admits_no_lead():
+    result = bootstrap_sweep([0.9, 0.7, 0.6, 0.4, 0.2, 0.1], [1, 1, 0, 1, 0, 0], replicates=20, seed=0,
+                             hours_per_lead=1.5, capacity_hours=0, cost_per_lead=60, deal_value=20_000, win_rate=0.2)
+    assert result.choice.describe() == "route nobody (capacity 0 h admits no lead at 1.5 h per lead)"
+    assert (result.replicate_choices["threshold"] == math.inf).all()

@@ -8,7 +8,7 @@ import argparse
 import json
 import re
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -22,8 +22,8 @@ from crm_lab.errors import InvalidArgument
 from crm_lab.generate import generate
 from crm_lab.leads import ConversionModel, analyse_leads, sweep_leads
 from crm_lab.leads import command
-from crm_lab.leads.analysis import split_leads
-from crm_lab.leads.features import read_deal_economics, read_lead_features
+from crm_lab.leads.analysis import LeadSweepSettings, analyse_frames, split_leads
+from crm_lab.leads.features import DealEconomics, read_deal_economics, read_lead_features
 from crm_lab.load import load
 from crm_lab.replay import replay
 from crm_lab.runs import RUN_COLUMNS_SQL, input_fingerprint
@@ -291,6 +291,69 @@ def test_bad_settings_get_a_clear_message(small_db, kwargs, message):
     with pytest.raises(InvalidArgument) as error:
         analyse_leads(small_db, **{**SETTINGS, **kwargs})
     assert message in str(error.value)
+
+
+def _event_span(db: Path, company: str):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.sql("SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE "
+                       "FROM events WHERE company_id = ?", params=[company]).fetchall()[0]
+    finally:
+        con.close()
+
+
+def test_an_as_of_after_the_data_ends_is_refused_like_a_forecasts(small_db):
+    first, last = _event_span(small_db, "c1")
+    for as_of, shown in [("2030-01-01", "2030-01-01"), (str(last + timedelta(days=8)), str(last + timedelta(days=8)))]:
+        with pytest.raises(InvalidArgument) as refused:
+            analyse_leads(small_db, **{**SETTINGS, "as_of": as_of, "company": "c1"})
+        assert str(refused.value) == (
+            f"company c1: as_of {shown}: after the data ends (the event log spans {first} to {last}); "
+            f"sweep as of at most 7 days after {last}, or load and replay newer events"
+        )
+
+
+def test_every_company_is_checked_when_none_is_named(small_db):
+    first, last = _event_span(small_db, "c1")
+    with pytest.raises(InvalidArgument, match=r"^company c1: as_of 2030-01-01: after the data ends"):
+        analyse_leads(small_db, **{**SETTINGS, "as_of": "2030-01-01"})
+
+
+def test_up_to_the_end_of_the_seventh_day_after_the_data_ends_still_runs(small_db):
+    _, last = _event_span(small_db, "c1")
+    as_of = f"{last + timedelta(days=7)} 23:59:59"
+    result = analyse_leads(small_db, **{**SETTINGS, "as_of": as_of, "company": "c1"})[0]
+    assert result.as_of == datetime.combine(last + timedelta(days=7), datetime.max.time().replace(microsecond=0),
+                                            timezone.utc)
+    assert result.test.height > 0
+
+
+def test_past_the_lead_data_the_advice_names_a_bare_date_at_which_the_last_lead_is_mature():
+    empty = pl.DataFrame({"converted": pl.Series([], dtype=pl.Boolean)})
+    first = datetime(2024, 1, 1, 16, 54, tzinfo=timezone.utc)
+    last = datetime(2025, 8, 31, 22, 15, 26, tzinfo=timezone.utc)  # 30 days later: 2025-09-30 22:15:26
+    as_of = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    train_cutoff = as_of - timedelta(days=120)
+    with pytest.raises(InvalidArgument) as refused:
+        analyse_frames("c1", train=empty, test=empty, open_leads=empty,
+                       economics=DealEconomics(0, 0, 0, None, None, np.zeros(0)),
+                       settings=LeadSweepSettings(as_of=as_of), as_of=as_of, train_cutoff=train_cutoff,
+                       lead_span=(first, last))
+    # 2025-09-30 (its first instant) would still leave the last lead 22 hours short of mature.
+    assert str(refused.value) == (
+        "company c1: no lead was created between 2025-09-03 00:00 and 2025-12-02 00:00 (as_of - maturity_days), "
+        "so there is nothing to sweep: as_of is past the lead data (created 2024-01-01 to 2025-08-31); "
+        "move as_of earlier, to 2025-10-01 or before"
+    )
+    named = datetime(2025, 10, 1, tzinfo=timezone.utc)
+    assert named - last >= timedelta(days=30) > named - timedelta(days=1) - last
+
+
+def test_zero_capacity_says_it_admits_no_lead(small_db):
+    result = analyse_leads(small_db, company="c1", **{**SETTINGS, "capacity_hours": 0.0, "replicates": 20})[0]
+    assert (result.curve["profit"] > 0).any()
+    line = result.summary().splitlines()[3]
+    assert line == "  best cut-off for profit (capacity 0 h): route nobody (capacity 0 h admits no lead at 1.5 h per lead)"
 
 
 def test_a_database_that_was_not_replayed_is_refused(small_world, tmp_path):

@@ -326,6 +326,36 @@ def test_route_nobody_when_no_cut_off_fits_the_capacity():
     assert best_cutoff(curve, "conversions").routes_nobody
 
 
+def test_route_nobody_says_every_cut_off_within_capacity_loses_money():
+    curve = sweep([0.9, 0.5, 0.1], [True, False, False], cost_per_lead=100, deal_value=50, win_rate=1.0,
+                  capacity_hours=10)
+    choice = best_cutoff(curve, "profit", capacity_hours=10)
+    assert not choice.nothing_fits_capacity
+    assert choice.describe() == "route nobody (profit of every cut-off within capacity is <= 0)"
+
+
+def test_zero_capacity_says_it_admits_no_lead_although_every_cut_off_makes_money():
+    curve = sweep([0.9, 0.5, 0.1], [True, True, False], hours_per_lead=1.5, capacity_hours=0, cost_per_lead=60,
+                  deal_value=20_000, win_rate=0.2)
+    assert (curve["profit"] > 0).all() and not curve["within_capacity"].any()
+    choice = best_cutoff(curve, "profit", capacity_hours=0)
+    assert choice.routes_nobody and choice.nothing_fits_capacity
+    assert choice.describe() == "route nobody (capacity 0 h admits no lead at 1.5 h per lead)"
+    assert choice.nobody_reason == "capacity 0 h admits no lead at 1.5 h per lead"
+
+
+def test_capacity_below_the_top_tie_says_how_many_leads_it_admits_and_what_the_top_cut_off_routes():
+    curve = sweep([0.9, 0.9, 0.9, 0.1], [True, False, True, False], hours_per_lead=1, capacity_hours=2, deal_value=100)
+    assert best_cutoff(curve, "conversions", capacity_hours=2).describe() == (
+        "route nobody (capacity 2 h admits 2 lead(s) at 1 h per lead, but the highest cut-off, score >= 0.9, "
+        "routes 3 tied lead(s), 3 h)"
+    )
+    # Without the limit named, it still says that nothing fits rather than blaming the money.
+    assert best_cutoff(curve, "conversions").describe() == (
+        "route nobody (no cut-off fits the capacity: the highest, score >= 0.9, routes 3 lead(s), 3 h)"
+    )
+
+
 def test_ties_in_the_objective_go_to_the_higher_threshold():
     # Routing the last lead adds no conversion: same conversions, fewer leads.
     curve = sweep([0.9, 0.5, 0.1], [True, True, False])

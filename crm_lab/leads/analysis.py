@@ -42,6 +42,7 @@ from crm_lab.leads.features import (
     DealEconomics,
     check_replayed,
     companies_with_leads,
+    event_span,
     instant,
     read_deal_economics,
     read_lead_features,
@@ -51,6 +52,11 @@ from crm_lab.leads.thresholds import OBJECTIVES, CutoffChoice, format_objective
 from crm_lab.runs import input_fingerprint
 
 SCORE_SOURCES = ("model", "column")
+
+# How long after a company's last recorded event ``as_of`` may fall, as for a forecast: an export
+# lags its CRM by days, and a quiet week is normal. Much later, a lead would count as mature (its
+# outcome known) while most of its maturity window lies after the data, where nothing was recorded.
+AS_OF_AFTER_DATA = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -191,7 +197,7 @@ class LeadSweepResult:
         capacity = "no capacity limit" if s.capacity_hours is None else f"capacity {s.capacity_hours:g} h"
         percent = f"{boot.level:.0%}"
         if choice.routes_nobody:
-            lines.append(f"  best cut-off for {s.objective} ({capacity}): route nobody")
+            lines.append(f"  best cut-off for {s.objective} ({capacity}): {choice.describe()}")
         else:
             low, high = boot.threshold_interval
             vlow, vhigh = boot.value_interval
@@ -206,6 +212,35 @@ class LeadSweepResult:
             f"{self.open_leads_routed} at or above the cut-off"
         )
         return "\n".join(lines)
+
+
+def check_as_of_in_data(company_id: str, as_of: datetime, span: tuple[datetime | None, datetime | None]) -> None:
+    """Refuse an ``as_of`` more than :data:`AS_OF_AFTER_DATA` (whole days) after the company's
+    event log ends, naming the span of the log, as ``crm-lab forecast`` does."""
+    first, last = span
+    if last is None:
+        return
+    last_day = last.astimezone(timezone.utc).date()
+    # "at most 7 days after <last day>" means up to the end of that seventh day.
+    limit = datetime.combine(last_day + AS_OF_AFTER_DATA + timedelta(days=1), datetime.min.time(), timezone.utc)
+    if as_of >= limit:
+        raise InvalidArgument(
+            f"company {company_id}: as_of {_day_or_instant(as_of)}: after the data ends (the event log spans "
+            f"{first.astimezone(timezone.utc).date()} to {last_day}); sweep as of at most {AS_OF_AFTER_DATA.days} days "
+            f"after {last_day}, or load and replay newer events"
+        )
+
+
+def _day_or_instant(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+
+
+def _first_day_from(value: datetime) -> datetime:
+    """The first midnight (UTC) at or after ``value``: a bare date that is not earlier than it."""
+    value = value.astimezone(timezone.utc)
+    day = datetime.combine(value.date(), datetime.min.time(), timezone.utc)
+    return day if day == value else day + timedelta(days=1)
 
 
 @contextmanager
@@ -242,7 +277,9 @@ def analyse_frames(
         )
         first, last = lead_span or (None, None)
         if last is not None and last <= train_cutoff:
-            latest = last + timedelta(days=settings.maturity_days)
+            # The first bare date at which the last lead is mature: its midnight is not before
+            # last + maturity_days (a date truncated down would leave that lead out).
+            latest = _first_day_from(last + timedelta(days=settings.maturity_days))
             raise InvalidArgument(
                 empty + f"as_of is past the lead data (created {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
                 f"move as_of earlier, to {latest:%Y-%m-%d} or before"
@@ -369,8 +406,11 @@ def analyse_leads(
             raise InvalidArgument(f"{db_path} has no leads: load an export with leads and run `crm-lab replay`")
         as_of = instant(con, checked.as_of)
         train_cutoff = as_of - timedelta(days=checked.maturity_days + checked.test_days)
+        names = [company] if company else known
+        for name in names:
+            check_as_of_in_data(name, as_of, event_span(con, name))
         inputs = []
-        for name in [company] if company else known:
+        for name in names:
             frames = split_leads(
                 read_lead_features(con, as_of=train_cutoff, company=name),
                 read_lead_features(con, as_of=as_of, company=name),

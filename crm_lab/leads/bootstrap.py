@@ -134,7 +134,7 @@ def bootstrap_sweep(
 
     leads = sort_leads(scores, converted, probabilities)
     curve = sweep_sorted(leads, economics)
-    choice = best_cutoff(curve, objective, beta=beta)
+    choice = best_cutoff(curve, objective, beta=beta, capacity_hours=economics.capacity_hours)
     chosen_index = -1 if choice.routes_nobody else int(np.flatnonzero(leads.thresholds == choice.threshold)[0])
 
     metrics, best_index, best_routed, best_value, value_at_choice = _replicate(

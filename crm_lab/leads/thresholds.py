@@ -338,7 +338,9 @@ class CutoffChoice:
     """The best cut-off for an objective under the capacity limit.
 
     ``threshold`` is ``inf`` and ``row`` None when routing nobody is best (every cut-off within
-    capacity loses money, or none fits the capacity)."""
+    capacity is worth <= 0, or none fits the capacity). When none fits, ``fewest`` is the row of
+    the highest cut-off (the fewest leads any cut-off routes) and ``capacity_hours`` the limit,
+    so :meth:`describe` can say why."""
 
     objective: str
     beta: float
@@ -346,16 +348,57 @@ class CutoffChoice:
     value: float
     routed: int
     row: dict | None
+    fewest: dict | None = None
+    capacity_hours: float | None = None
 
     @property
     def routes_nobody(self) -> bool:
         return self.row is None
 
+    @property
+    def nothing_fits_capacity(self) -> bool:
+        """True when routing nobody is forced: no cut-off's workload fits the capacity."""
+        return self.fewest is not None
+
     def describe(self) -> str:
+        """One line: the cut-off, or why nobody is routed.
+
+        >>> from crm_lab.leads import best_cutoff, sweep
+        >>> curve = sweep([0.9, 0.5], [True, False], hours_per_lead=1.5, capacity_hours=0, deal_value=100)
+        >>> best_cutoff(curve, "profit", capacity_hours=0).describe()
+        'route nobody (capacity 0 h admits no lead at 1.5 h per lead)'
+        """
         if self.routes_nobody:
-            return f"route nobody ({self.objective} of every cut-off within capacity is <= 0)"
+            return f"route nobody ({self.nobody_reason})"
         return (f"threshold {self.threshold:.6g}: route {self.routed} lead(s), "
                 f"{self.objective} {format_objective(self.objective, self.value)}")
+
+    @property
+    def nobody_reason(self) -> str | None:
+        """Why routing nobody is best (None when a cut-off is chosen)."""
+        if not self.routes_nobody:
+            return None
+        if self.fewest is None:
+            return f"{self.objective} of every cut-off within capacity is <= 0"
+        top, routed, hours = self.fewest["threshold"], self.fewest["routed"], self.fewest["workload_hours"]
+        if self.capacity_hours is None:
+            return f"no cut-off fits the capacity: the highest, score >= {top:.6g}, routes {routed} lead(s), {hours:g} h"
+        per_lead = hours / routed
+        admitted = _leads_within(self.capacity_hours, per_lead)
+        if admitted == 0:
+            return f"capacity {self.capacity_hours:g} h admits no lead at {per_lead:g} h per lead"
+        return (f"capacity {self.capacity_hours:g} h admits {admitted} lead(s) at {per_lead:g} h per lead, but the "
+                f"highest cut-off, score >= {top:.6g}, routes {routed} tied lead(s), {hours:g} h")
+
+
+def _leads_within(capacity_hours: float, hours_per_lead: float) -> int:
+    """The most leads whose workload (leads x hours_per_lead, as the sweep computes it) fits."""
+    count = math.floor(capacity_hours / hours_per_lead)
+    while count > 0 and count * hours_per_lead > capacity_hours:
+        count -= 1
+    while (count + 1) * hours_per_lead <= capacity_hours:
+        count += 1
+    return count
 
 
 def format_objective(objective: str, value: float) -> str:
@@ -385,7 +428,8 @@ def pick_best(values: np.ndarray, within: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(nobody, -1, best), np.where(nobody, 0.0, best_value)
 
 
-def best_cutoff(curve: pl.DataFrame, objective: str = "profit", *, beta: float = 1.0) -> CutoffChoice:
+def best_cutoff(curve: pl.DataFrame, objective: str = "profit", *, beta: float = 1.0,
+                capacity_hours: float | None = None) -> CutoffChoice:
     """The cut-off that maximises an objective among those within capacity.
 
     Parameters
@@ -397,6 +441,9 @@ def best_cutoff(curve: pl.DataFrame, objective: str = "profit", *, beta: float =
         much as precision; or ``conversions`` (observed conversions routed).
     beta : float
         The F-score's beta (``f_beta`` only).
+    capacity_hours : float, optional
+        The limit the curve was swept with; only named by :meth:`CutoffChoice.describe` when no
+        cut-off fits it (the curve's ``within_capacity`` already applies it).
 
     Examples
     --------
@@ -415,6 +462,8 @@ def best_cutoff(curve: pl.DataFrame, objective: str = "profit", *, beta: float =
     values = objective_values(objective, beta, routed, tp, tp[-1], curve["profit"].to_numpy())
     index, value = pick_best(np.asarray(values, dtype=np.float64), curve["within_capacity"].to_numpy())
     if index < 0:
-        return CutoffChoice(objective, beta, math.inf, 0.0, 0, None)
+        within = curve["within_capacity"].to_numpy()
+        fewest = None if within.any() else curve.row(0, named=True)
+        return CutoffChoice(objective, beta, math.inf, 0.0, 0, None, fewest, capacity_hours)
     row = curve.row(int(index), named=True)
-    return CutoffChoice(objective, beta, row["threshold"], float(value), row["routed"], row)
+    return CutoffChoice(objective, beta, row["threshold"], float(value), row["routed"], row, None, capacity_hours)
