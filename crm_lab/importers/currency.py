@@ -35,6 +35,7 @@ class Money:
     amount_field: str
     currency_field: str
     date_sql: str
+    default_currency: str | None = None  # of an amount whose row names none (a mapping's currency:)
 
 
 def read_rates(con: duckdb.DuckDBPyConnection, path: Path) -> Rates:
@@ -88,7 +89,7 @@ def home_currency(con: duckdb.DuckDBPyConnection, sources: list[Money], rates: R
     for money in sources:
         amount = money.export.column(money.amount_field)
         missing = con.sql(
-            f"SELECT _line, {_currency_sql(money, rates.corporate)} AS code, {money.date_sql} AS on_date "
+            f"SELECT _line, {_currency_sql(money, money.default_currency or rates.corporate)} AS code, {money.date_sql} AS on_date "
             f"FROM {money.export.table} WHERE {amount} IS NOT NULL AND {_rate_sql(money, rates)} IS NULL ORDER BY _line LIMIT 1"
         ).fetchall()
         if missing:
@@ -115,7 +116,7 @@ def _currency_sql(money: Money, default: str | None) -> str:
 
 def _rate_sql(money: Money, rates: Rates) -> str:
     return (
-        f"(SELECT r.rate FROM {RATES_TABLE} r WHERE r.currency = {_currency_sql(money, rates.corporate)} "
+        f"(SELECT r.rate FROM {RATES_TABLE} r WHERE r.currency = {_currency_sql(money, money.default_currency or rates.corporate)} "
         f"AND (r.valid_from IS NULL OR {money.date_sql} >= r.valid_from) "
         f"AND (r.valid_to IS NULL OR {money.date_sql} <= r.valid_to) "
         "ORDER BY r.valid_from DESC NULLS LAST LIMIT 1)"

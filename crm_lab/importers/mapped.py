@@ -63,7 +63,8 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     seen = {
         name: (file, line, None)
         for name, line in con.sql(
-            f"SELECT trim({column('stage')}) AS name, min(_line) FROM {export.table} GROUP BY name ORDER BY 2"
+            # By position: an export may have a column called name (the deal's).
+            f"SELECT trim({column('stage')}) AS stage_name, min(_line) FROM {export.table} GROUP BY 1 ORDER BY 2"
         ).fetchall()
     }
     stages = resolve_names(seen, {s: s for s in DEAL_STAGES}, mapping.stages, section="stages", what="stage", choices=DEAL_STAGES)
@@ -73,7 +74,7 @@ def read_mapped(con: duckdb.DuckDBPyConnection, file: Path, mapping: Mapping, ra
     home = mapping.currency
     amount = "CAST(NULL AS DECIMAL(18, 2))"
     if "amount" in cols:
-        money = currency.Money(dated, cols["amount"], cols.get("currency", ""), "CAST(_closes_at AS DATE)")
+        money = currency.Money(dated, cols["amount"], cols.get("currency", ""), "CAST(_closes_at AS DATE)", mapping.currency)
         home = currency.home_currency(con, [money], rates, mapping.currency)
         amount = currency.amount_sql(money, rates)
     file_sql = quote_literal(str(file))
@@ -126,7 +127,7 @@ def _read_leads(con: duckdb.DuckDBPyConnection, file: Path, export: ExportTable,
         seen = {
             name: (file, line, None, cols["status"])
             for name, line in con.sql(
-                f"SELECT {value('status')} AS name, min(_line) FROM {export.table} WHERE name IS NOT NULL GROUP BY name ORDER BY 2"
+                f"SELECT {value('status')} AS status_name, min(_line) FROM {export.table} WHERE {value('status')} IS NOT NULL GROUP BY 1 ORDER BY 2"
             ).fetchall()
         }
         statuses = resolve_names(seen, {s: s for s in LEAD_STATUSES}, mapping.lead_statuses, section="lead_statuses",
