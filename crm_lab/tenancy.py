@@ -45,6 +45,9 @@ PUBLIC_TABLES = {
     **dict.fromkeys(("territory_plans", "territory_assignments", "territory_plan_reps"), "territory"),
     "report_runs": "batch",
 }
+# Run records whose NULL company_id is a run over every company: a company session keeps those
+# too, since their rows for the company (forecast_summary, lead_sweeps ...) join them by run_id.
+RUNS_OVER_EVERY_COMPANY = ("forecast_runs", "lead_sweep_runs")
 # What a missing public name's message says after "NAME is made by" (DB is the database path).
 _MADE_BY = {
     "load": "`crm-lab load`, which has not run on {db} yet: run `crm-lab load --db {db} FILES` first",
@@ -84,7 +87,8 @@ def open_connection(db_path: str | os.PathLike = DEFAULT_DB, company: str | None
         elif has_company:
             # `company` is one of the ids the file holds (checked above), so quoting it is safe.
             literal = "'" + company.replace("'", "''") + "'"
-            con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM {source_name} WHERE company_id = {literal}')
+            spanning = " OR company_id IS NULL" if table in RUNS_OVER_EVERY_COMPANY else ""
+            con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM {source_name} WHERE company_id = {literal}{spanning}')
         # Tables without company_id (load_runs, load_rejects, replay_runs) span tenants: not shown.
     con.execute("CREATE TABLE crm_lab_parameters (name VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute("CREATE MACRO param(parameter_name) AS (SELECT value FROM crm_lab_parameters WHERE name = parameter_name)")

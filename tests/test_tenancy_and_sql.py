@@ -18,7 +18,7 @@ from crm_lab.errors import InvalidArgument
 from crm_lab.load import load
 from crm_lab.query import WriteRefused, run_query
 from crm_lab.replay import replay
-from crm_lab.tenancy import open_connection
+from crm_lab.tenancy import RUNS_OVER_EVERY_COMPANY, open_connection
 from crm_lab.workbench import sample_database
 
 MACRO_CALLS = {
@@ -79,13 +79,32 @@ def test_every_public_name_is_scoped_to_the_company(twin_tenants):
             try:
                 for name in names:
                     got = scoped.sql(f"SELECT company_id, count(*) FROM {name} GROUP BY ALL").fetchall()
-                    assert {c for c, _ in got} <= {company}, name
-                    expected = unscoped.sql(f"SELECT count(*) FROM {name} WHERE company_id = ?", params=[company]).fetchall()
+                    # A run over every company (company_id NULL) is kept with the company's run records.
+                    spanning = name in RUNS_OVER_EVERY_COMPANY
+                    assert {c for c, _ in got} <= {company, None} if spanning else {company}, name
+                    expected = unscoped.sql(
+                        f"SELECT count(*) FROM {name} WHERE company_id = ?{' OR company_id IS NULL' if spanning else ''}",
+                        params=[company]).fetchall()
                     assert sum(n for _, n in got) == expected[0][0], name
             finally:
                 scoped.close()
     finally:
         unscoped.close()
+
+
+def test_a_company_session_keeps_the_record_of_a_run_over_every_company(twin_tenants):
+    # The fixture's forecast ran over every company: its run record has no company_id, and the
+    # company's result rows must still find it.
+    for company in ("c1", "c2"):
+        con = open_connection(twin_tenants, company)
+        try:
+            assert con.sql("SELECT count(*) FROM forecast_runs WHERE company_id IS NULL").fetchall() == [(1,)]
+            for runs, results in (("forecast_runs", "forecast_summary"), ("forecast_runs", "forecast_deals"),
+                                  ("lead_sweep_runs", "lead_sweeps")):
+                orphans = con.sql(f"SELECT count(*) FROM {results} ANTI JOIN {runs} USING (run_id)").fetchall()
+                assert orphans == [(0,)], (company, results)
+        finally:
+            con.close()
 
 
 def test_twins_see_the_same_numbers_under_their_own_name(twin_tenants):
