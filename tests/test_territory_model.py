@@ -228,7 +228,7 @@ def test_without_soft_fallback_an_impossible_plan_has_no_assignments():
 
 
 def test_bad_settings_name_the_parameter_and_the_value():
-    with pytest.raises(InvalidArgument, match="tolerance must be a finite number >= 0; got -0.1"):
+    with pytest.raises(InvalidArgument, match=r"tolerance must be a number >= 0 or inf \(workload unbalanced\); got -0.1"):
         TerritorySettings(tolerance=-0.1)
     with pytest.raises(InvalidArgument, match="max_moves must be an integer >= 0 or None; got 2.5"):
         TerritorySettings(max_moves=2.5)

@@ -153,7 +153,7 @@ def test_command_line_values_are_checked_with_the_option_named(sample_db):
         run_territory_command(parse("--db", str(sample_db), "--company", "c1", "--lock", "acct-00001"))
     with pytest.raises(InvalidArgument, match="add_rep must be ID:LAT:LON:CAPACITY"):
         run_territory_command(parse("--db", str(sample_db), "--company", "c1", "--add-rep", "x:1:2"))
-    with pytest.raises(InvalidArgument, match="tolerance must be a finite number >= 0; got -1.0"):
+    with pytest.raises(InvalidArgument, match=r"tolerance must be a number >= 0 or inf \(workload unbalanced\); got -1.0"):
         run_territory_command(parse("--db", str(sample_db), "--company", "c1", "--tolerance", "-1"))
 
 

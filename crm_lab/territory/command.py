@@ -22,7 +22,8 @@ def add_territory_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
     """The options of ``crm-lab territory`` (``--db`` is added by the CLI itself)."""
     parser.add_argument("--company", required=True, help="the tenant to plan")
     parser.add_argument("--tolerance", type=float, default=0.10,
-                        help="workload band around each rep's FTE share, e.g. 0.1 for +-10%% (default 0.1)")
+                        help="workload band around each rep's FTE share, e.g. 0.1 for +-10%% (default 0.1; inf leaves workload "
+                             "unbalanced)")
     parser.add_argument("--potential-tolerance", type=float, default=None,
                         help="the same band for potential (default: --tolerance; inf leaves potential unbalanced)")
     parser.add_argument("--max-moves", type=int, default=None, help="at most N accounts leave their current rep")

@@ -21,8 +21,11 @@ class TerritoryData:
     ``workload`` is hours per account, or an accounts x reps matrix when it differs by rep.
     ``current_rep`` holds each account's current owner id (None when unowned); an owner who is
     not among ``rep_ids`` (removed, inactive) makes the account *reassigned*, not *moved*.
-    A rep's territory centre defaults to its home. Missing locations are NaN: such an account is
-    at distance 0 from every rep and outside the reach of a radius limit.
+    A rep's territory centre defaults to its home. Missing values are NaN: a missing workload or
+    potential, or a rep's missing home, stops the rules that need it (see
+    :func:`crm_lab.territory.inputs.check_inputs`); an account without a location is at distance 0
+    from every rep and outside the reach of a radius limit. ``notes`` records defaults applied
+    when reading (a missing FTE counted as 1, a missing capacity as no limit).
     """
 
     account_ids: np.ndarray
@@ -40,6 +43,7 @@ class TerritoryData:
     rep_centre_lon: np.ndarray | None = None
     rep_is_new: np.ndarray | None = None
     company_id: str | None = None
+    notes: tuple[str, ...] = ()
     _rep_index: dict = field(init=False, repr=False, compare=False)
     _account_index: dict = field(init=False, repr=False, compare=False)
 
@@ -70,10 +74,15 @@ class TerritoryData:
         _shape("rep_is_new", self.rep_is_new, (m,))
         _unique("account_ids", self.account_ids)
         _unique("rep_ids", self.rep_ids)
-        for name, values in (("workload", self.workload), ("potential", self.potential), ("capacity", self.capacity)):
-            bad = values[np.isnan(values) | (values < 0)]
+        # NaN workload or potential is *missing*: allowed here, refused by the rules that need it.
+        for name, values in (("workload", self.workload), ("potential", self.potential)):
+            bad = values[values < 0]
             if len(bad):
-                raise InvalidArgument(f"{name} must be >= 0 and not missing; got {float(bad[0])!r}")
+                raise InvalidArgument(f"{name} must be >= 0 (NaN when missing); got {float(bad[0])!r}")
+        bad = self.capacity[np.isnan(self.capacity) | (self.capacity < 0)]
+        if len(bad):
+            raise InvalidArgument(f"capacity must be >= 0 (inf for no limit); got {float(bad[0])!r}")
+        put("notes", tuple(self.notes))
         bad_fte = self.fte[~(self.fte > 0)]
         if len(bad_fte):
             raise InvalidArgument(f"fte must be > 0; got {float(bad_fte[0])!r}")
@@ -131,8 +140,9 @@ class TerritoryData:
     @classmethod
     def from_frames(cls, accounts: pl.DataFrame, reps: pl.DataFrame, company_id: str | None = None) -> TerritoryData:
         """From polars frames with the columns of :data:`ACCOUNT_COLUMNS` and :data:`REP_COLUMNS`
-        (``center_lat``/``center_lon`` may be missing). Missing workload or potential counts as 0,
-        a missing FTE as 1, a missing capacity as unlimited.
+        (``center_lat``/``center_lon`` may be missing). Missing workload, potential and locations
+        stay missing (NaN); a missing FTE counts as 1 and a missing capacity as no limit, each
+        recorded in ``notes``.
 
         Examples
         --------
@@ -152,28 +162,43 @@ class TerritoryData:
         if missing:
             raise InvalidArgument(f"reps: missing column(s) {', '.join(missing)}")
 
-        def floats(frame: pl.DataFrame, column: str, fill: float) -> np.ndarray:
+        def floats(frame: pl.DataFrame, column: str, fill: float = np.nan) -> np.ndarray:
             if column not in frame.columns:
-                return np.full(frame.height, np.nan)
-            return frame[column].cast(pl.Float64).fill_null(fill).to_numpy().astype(float)
+                return np.full(frame.height, fill)
+            return frame[column].cast(pl.Float64).fill_null(fill).fill_nan(fill).to_numpy().astype(float)
+
+        rep_ids = [str(r) for r in reps["rep_id"].to_list()]
+        notes = []
+        for column, default in (("fte", "counted as 1 FTE"), ("capacity_hours", "no capacity limit")):
+            missing = floats(reps, column)
+            if np.isnan(missing).any():
+                notes.append(f"{_some(rep_ids, np.isnan(missing), 'reps')} have no {column}: {default}")
 
         return cls(
             account_ids=np.array(accounts["account_id"].to_list(), dtype=object),
-            account_lat=floats(accounts, "lat", np.nan),
-            account_lon=floats(accounts, "lon", np.nan),
-            workload=floats(accounts, "workload_hours", 0.0),
-            potential=floats(accounts, "potential", 0.0),
+            account_lat=floats(accounts, "lat"),
+            account_lon=floats(accounts, "lon"),
+            workload=floats(accounts, "workload_hours"),
+            potential=floats(accounts, "potential"),
             current_rep=np.array(accounts["owner_rep_id"].to_list(), dtype=object),
             rep_ids=np.array(reps["rep_id"].to_list(), dtype=object),
-            rep_home_lat=floats(reps, "home_lat", np.nan),
-            rep_home_lon=floats(reps, "home_lon", np.nan),
-            rep_centre_lat=floats(reps, "center_lat", np.nan),
-            rep_centre_lon=floats(reps, "center_lon", np.nan),
+            rep_home_lat=floats(reps, "home_lat"),
+            rep_home_lon=floats(reps, "home_lon"),
+            rep_centre_lat=floats(reps, "center_lat"),
+            rep_centre_lon=floats(reps, "center_lon"),
             capacity=floats(reps, "capacity_hours", np.inf),
             fte=floats(reps, "fte", 1.0),
             rep_is_new=np.array(reps["is_new"].to_list(), dtype=bool) if "is_new" in reps.columns else None,
             company_id=company_id,
+            notes=tuple(notes),
         )
+
+
+def _some(ids, mask: np.ndarray, what: str, listed: int = 3) -> str:
+    """``"8 of 8 reps (rep-0001, rep-0002, rep-0003, ...)"``: how many, of how many, and the first few."""
+    chosen = [str(v) for v, hit in zip(list(ids), np.asarray(mask).tolist()) if hit]
+    names = ", ".join(chosen[:listed]) + (", ..." if len(chosen) > listed else "")
+    return f"{len(chosen)} of {len(mask)} {what} ({names})"
 
 
 def _shape(name: str, value: np.ndarray, shape: tuple) -> None:

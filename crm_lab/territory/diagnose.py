@@ -48,7 +48,7 @@ def _listed(lines: list[str], what: str) -> list[str]:
 
 def _totals(data: TerritoryData, rules: Rules) -> list[str]:
     reasons = []
-    total = float(data.account_workload().sum())
+    total = float(np.nan_to_num(data.account_workload()).sum())
     capacity = float(rules.capacity.sum())
     if total > capacity * (1 + LIMIT_TOLERANCE):
         reasons.append(

@@ -34,25 +34,30 @@ def rep_loads(data: TerritoryData, rules: Rules, rep_of_account) -> pl.DataFrame
     with np.errstate(divide="ignore", invalid="ignore"):
         capacity_use = np.where(np.isfinite(rules.capacity) & (rules.capacity > 0), workload / rules.capacity, np.nan)
         mean_distance = np.where(accounts > 0, distance / np.maximum(accounts, 1), np.nan)
+    unknown = np.full(m, np.nan)
+
+    def known(values, flag: bool):  # NaN where the input is missing, never a made-up 0
+        return np.asarray(values, dtype=float) if flag else unknown
+    w, p, d = rules.has_workload, rules.has_potential, rules.has_distance
     return pl.DataFrame({
         "rep_id": data.rep_ids.tolist(),
         "is_new": data.rep_is_new.tolist(),
         "fte": data.fte,
         "capacity_hours": rules.capacity,
         "accounts": accounts.astype(np.int64),
-        "workload_hours": workload,
-        "workload_target": wb.target,
-        "workload_lower": wb.lower,
-        "workload_upper": wb.upper,
-        "workload_deviation": _deviation(workload, wb.target),
-        "capacity_use": capacity_use,
-        "potential": potential,
-        "potential_target": pb.target,
-        "potential_lower": pb.lower,
-        "potential_upper": pb.upper,
-        "potential_deviation": _deviation(potential, pb.target),
-        "distance_km": distance,
-        "mean_distance_km": mean_distance,
+        "workload_hours": known(workload, w),
+        "workload_target": known(wb.target, w),
+        "workload_lower": known(wb.lower, w),
+        "workload_upper": known(wb.upper, w),
+        "workload_deviation": known(_deviation(workload, wb.target), w),
+        "capacity_use": known(capacity_use, w),
+        "potential": known(potential, p),
+        "potential_target": known(pb.target, p),
+        "potential_lower": known(pb.lower, p),
+        "potential_upper": known(pb.upper, p),
+        "potential_deviation": known(_deviation(potential, pb.target), p),
+        "distance_km": known(distance, d),
+        "mean_distance_km": known(mean_distance, d),
     }, strict=False)
 
 
@@ -74,30 +79,36 @@ def account_rows(data: TerritoryData, rules: Rules, rep_of_account) -> pl.DataFr
         "moved": moved.tolist(),
         "reassigned": reassigned.tolist(),
         "locked": (rules.locked_to >= 0).tolist(),
-        "distance_km": np.where(assigned, rules.distance_km[rows, cols], np.nan),
-        "workload_hours": np.where(assigned, rules.workload[rows, cols], np.nan),
-        "potential": rules.potential,
+        "distance_km": np.where(assigned & rules.has_distance & ~np.isnan(data.account_lat + data.account_lon),
+                                rules.distance_km[rows, cols], np.nan),
+        "workload_hours": np.where(assigned & rules.has_workload, rules.workload[rows, cols], np.nan),
+        "potential": rules.potential if rules.has_potential else np.full(data.n_accounts, np.nan),
         "lat": data.account_lat,
         "lon": data.account_lon,
     }, schema_overrides={"rep_id": pl.String, "previous_rep_id": pl.String}, strict=False)
 
 
 def plan_summary(data: TerritoryData, rules: Rules, rep_of_account) -> dict:
-    """Headline figures of a plan (the keys of :data:`SUMMARY_FIELDS`)."""
+    """Headline figures of a plan (the keys of :data:`SUMMARY_FIELDS`); a figure whose input is
+    missing (no workload, potential or locations) is None, not 0."""
     plan = np.asarray(rep_of_account, dtype=np.int64)
     loads = rep_loads(data, rules, plan)
     rows = np.flatnonzero(plan >= 0)
     moved = rules.moved[rows, plan[rows]]
     distance = rules.distance_km[rows, plan[rows]]
+
+    def largest(column: str):
+        values = np.abs(loads[column].to_numpy())
+        return float(np.nanmax(values)) if len(values) and not np.isnan(values).all() else None
     return {
         "accounts": int(len(rows)),
         "reps": int(data.n_reps),
         "moved": int(moved.sum()),
-        "moved_potential": float(rules.potential[rows][moved].sum()),
+        "moved_potential": float(rules.potential[rows][moved].sum()) if rules.has_potential else None,
         "reassigned": int((rules.current[rows] < 0).sum()),
-        "total_distance_km": float(distance.sum()),
-        "mean_distance_km": float(distance.mean()) if len(rows) else float("nan"),
-        "max_workload_deviation": float(loads["workload_deviation"].abs().max()),
-        "max_potential_deviation": float(loads["potential_deviation"].abs().max()),
-        "max_capacity_use": float(loads["capacity_use"].fill_nan(None).max() or 0.0),
+        "total_distance_km": float(distance.sum()) if rules.has_distance else None,
+        "mean_distance_km": float(distance.mean()) if len(rows) and rules.has_distance else None,
+        "max_workload_deviation": largest("workload_deviation") if rules.has_workload else None,
+        "max_potential_deviation": largest("potential_deviation") if rules.has_potential else None,
+        "max_capacity_use": (largest("capacity_use") or 0.0) if rules.has_workload else None,
     }

@@ -124,14 +124,35 @@ class TerritoryPlan:
         if self.kind == "soft":
             lines.append(f"  soft plan ({self.solve_status}) breaks {len(self.violations)} rule(s):")
             lines += [f"    - {v.text}" for v in self.violations]
+        for note in self.rules.notes:
+            lines.append(f"  note: {note}")
         if self.has_plan:
-            s = plan_summary(self.data, self.rules, self.rep_of_account)
-            lines.append(
-                f"  moved {s['moved']} account(s) (potential {s['moved_potential']:,.0f}), reassigned {s['reassigned']}, "
-                f"mean distance {s['mean_distance_km']:,.1f} km, workload within {s['max_workload_deviation']:.1%} "
-                f"and potential within {s['max_potential_deviation']:.1%} of target"
-            )
+            lines.append("  " + headline(plan_summary(self.data, self.rules, self.rep_of_account)))
         return "\n".join(lines)
+
+
+def headline(s: dict) -> str:
+    """The plan's figures in a line; a figure whose input is missing is named as not measured,
+    never shown as 0."""
+    potential = "" if s["moved_potential"] is None else f" (potential {s['moved_potential']:,.0f})"
+    parts = [f"moved {s['moved']} account(s){potential}, reassigned {s['reassigned']}"]
+    unknown = []
+    if s["mean_distance_km"] is None:
+        unknown.append("distance (no locations)")
+    else:
+        parts.append(f"mean distance {s['mean_distance_km']:,.1f} km")
+    within = []
+    for name, field_name in (("workload", "workload_hours"), ("potential", "potential")):
+        value = s[f"max_{name}_deviation"]
+        if value is None:
+            unknown.append(f"{name} (no {field_name})")
+        else:
+            within.append(f"{name} within {value:.1%}")
+    if within:
+        parts.append(" and ".join(within) + " of target")
+    if unknown:
+        parts.append("not measured: " + ", ".join(unknown))
+    return ", ".join(parts)
 
 
 def plan_territories(

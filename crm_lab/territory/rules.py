@@ -12,6 +12,7 @@ import numpy as np
 from crm_lab.errors import InvalidArgument
 from crm_lab.territory.data import TerritoryData
 from crm_lab.territory.geo import distance_matrix_km
+from crm_lab.territory.inputs import check_inputs, missing_workload
 
 DISTANCE_TO = ("home", "territory")
 # Relative slack when comparing a load with its limit: the solver's feasibility tolerance.
@@ -25,7 +26,8 @@ class TerritorySettings:
     Parameters
     ----------
     tolerance : float
-        Each rep's workload stays within ``(1 ± tolerance) x`` its FTE share of the total workload.
+        Each rep's workload stays within ``(1 ± tolerance) x`` its FTE share of the total workload;
+        ``math.inf`` leaves workload unbalanced (capacities still hold).
     potential_tolerance : float or None
         The same band for potential; None uses ``tolerance``, ``math.inf`` leaves potential free.
     distance_to : {"home", "territory"}
@@ -66,7 +68,13 @@ class TerritorySettings:
     soft_fallback: bool = True
 
     def __post_init__(self) -> None:
-        _non_negative("tolerance", self.tolerance)
+        if self.tolerance != math.inf:
+            try:
+                _non_negative("tolerance", self.tolerance)
+            except InvalidArgument:
+                raise InvalidArgument(
+                    f"tolerance must be a number >= 0 or inf (workload unbalanced); got {self.tolerance!r}"
+                ) from None
         if self.potential_tolerance is not None and self.potential_tolerance != math.inf:
             try:
                 _non_negative("potential_tolerance", self.potential_tolerance)
@@ -101,8 +109,9 @@ class TerritorySettings:
         workload within ±15% of each rep's FTE share, potential unbalanced; at most 8 move(s), each costing 50 km
         """
         potential = self.effective_potential_tolerance
-        rules = [f"workload within ±{self.tolerance:.0%} of each rep's FTE share, "
-                 + ("potential unbalanced" if math.isinf(potential) else f"potential within ±{potential:.0%}")]
+        workload = "workload unbalanced" if math.isinf(self.tolerance) else \
+            f"workload within ±{self.tolerance:.0%} of each rep's FTE share"
+        rules = [f"{workload}, " + ("potential unbalanced" if math.isinf(potential) else f"potential within ±{potential:.0%}")]
         moves = "any number of moves" if self.max_moves is None else f"at most {self.max_moves} move(s)"
         if self.max_moved_potential is not None:
             moves += f" and {self.max_moved_potential:,.0f} potential moved"
@@ -170,6 +179,11 @@ class Rules:
     allowed: np.ndarray
     fits: np.ndarray
     lock_pairs: list[tuple[int, int]] = field(default_factory=list)
+    # What the data lets a plan be measured by (False: that input is missing, shown as unknown).
+    has_workload: bool = True
+    has_potential: bool = True
+    has_distance: bool = True
+    notes: list[str] = field(default_factory=list)
 
     @property
     def eligible(self) -> np.ndarray:
@@ -190,10 +204,14 @@ class Rules:
 
 def derive_rules(data: TerritoryData, settings: TerritorySettings) -> Rules:
     """Bands, eligibility and costs for ``data`` under ``settings`` (ids in locks and forbidden
-    pairs are checked here)."""
+    pairs are checked here, and the inputs each rule needs: see :func:`.inputs.check_inputs`)."""
     n, m = data.n_accounts, data.n_reps
     if m == 0:
         raise InvalidArgument("reps: a plan needs at least one rep")
+    notes = check_inputs(data, settings)  # raises MissingInputs
+    # Past the check, a missing value only feeds rules that are off: it counts as 0 there.
+    has_workload = not missing_workload(data).any()
+    has_potential = not np.isnan(data.potential).any()
     rep_lat, rep_lon = (
         (data.rep_home_lat, data.rep_home_lon)
         if settings.distance_to == "home"
@@ -201,8 +219,11 @@ def derive_rules(data: TerritoryData, settings: TerritorySettings) -> Rules:
     )
     distance = distance_matrix_km(data.account_lat, data.account_lon, rep_lat, rep_lon)
     located = ~np.isnan(distance)
+    has_distance = bool(located.any()) and not np.isnan(rep_lat).any() and not np.isnan(rep_lon).any()
     distance = np.nan_to_num(distance, nan=0.0)
-    workload = data.workload_matrix()
+    workload = np.nan_to_num(data.workload_matrix(), nan=0.0)
+    account_workload = np.nan_to_num(data.account_workload(), nan=0.0)
+    potential = np.nan_to_num(data.potential, nan=0.0)
     share = data.fte / data.fte.sum()
 
     def band(name: str, unit: str, total: float, tolerance: float) -> Band:
@@ -211,8 +232,8 @@ def derive_rules(data: TerritoryData, settings: TerritorySettings) -> Rules:
             return Band(name, unit, target, np.zeros(m), np.full(m, np.inf))
         return Band(name, unit, target, np.maximum(target * (1 - tolerance), 0.0), target * (1 + tolerance))
 
-    workload_band = band("workload", "h", float(data.account_workload().sum()), settings.tolerance)
-    potential_band = band("potential", "", float(data.potential.sum()), settings.effective_potential_tolerance)
+    workload_band = band("workload", "h", float(account_workload.sum()), settings.tolerance)
+    potential_band = band("potential", "", float(potential.sum()), settings.effective_potential_tolerance)
 
     current = data.current_index()
     has_current = current >= 0
@@ -246,11 +267,12 @@ def derive_rules(data: TerritoryData, settings: TerritorySettings) -> Rules:
     fits = (
         (workload <= data.capacity[None, :] * slack)
         & (workload <= workload_band.upper[None, :] * slack)
-        & (data.potential[:, None] <= potential_band.upper[None, :] * slack)
+        & (potential[:, None] <= potential_band.upper[None, :] * slack)
     )
     return Rules(
-        distance_km=distance, workload=workload, potential=data.potential, capacity=data.capacity,
+        distance_km=distance, workload=workload, potential=potential, capacity=data.capacity,
         workload_band=workload_band, potential_band=potential_band, current=current, moved=moved,
         pair_cost=pair_cost, forbidden=forbidden, locked_to=locked_to, lock_mask=lock_mask,
         within_radius=within_radius, allowed=allowed, fits=fits, lock_pairs=lock_pairs,
+        has_workload=has_workload, has_potential=has_potential, has_distance=has_distance, notes=notes,
     )

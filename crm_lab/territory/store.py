@@ -80,10 +80,15 @@ def company_inputs(
 
 
 def apply_whatifs(data: TerritoryData, add_reps: Sequence[NewRep] = (), remove_reps: Sequence[str] = ()) -> TerritoryData:
-    """``data`` with reps removed, then reps added."""
-    for rep_id in remove_reps:
+    """``data`` with reps removed, then reps added. A rep named twice for removal is removed once;
+    a new rep id given twice is refused (the two may differ in home or capacity)."""
+    for rep_id in dict.fromkeys(remove_reps):
         data = remove_rep(data, rep_id)
+    seen: set[str] = set()
     for rep in add_reps:
+        if rep.rep_id in seen:
+            raise InvalidArgument(f"add_rep: rep {rep.rep_id!r} is given twice; give each new rep once")
+        seen.add(rep.rep_id)
         data = add_rep(data, rep)
     return data
 
@@ -132,7 +137,7 @@ def run_territory(
         "settings": dataclasses.asdict(settings),
         "solver": dataclasses.asdict(solver),
         "add_reps": [dataclasses.asdict(rep) for rep in add_reps],
-        "remove_reps": list(remove_reps),
+        "remove_reps": list(dict.fromkeys(remove_reps)),
         "roles": None if roles is None else list(roles),
     }
     record = RunRecord(kind="territory", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
@@ -167,7 +172,8 @@ def plan_frames(plan: TerritoryPlan, record: RunRecord) -> dict[str, pl.DataFram
         "violations": json.dumps(_jsonable([v.as_dict() for v in plan.violations])),
     }], strict=False)
     assignments = plan.assignments().drop("lat", "lon").with_columns(
-        pl.lit(record.run_id).alias("plan_id"), pl.lit(company).alias("company_id")
+        pl.lit(record.run_id).alias("plan_id"), pl.lit(company).alias("company_id"),
+        *[pl.col(c).fill_nan(None) for c in ("distance_km", "workload_hours", "potential")],
     )
     loads = plan.rep_loads()
     home = pl.DataFrame({"rep_id": plan.data.rep_ids.tolist(), "home_lat": plan.data.rep_home_lat,
@@ -175,9 +181,11 @@ def plan_frames(plan: TerritoryPlan, record: RunRecord) -> dict[str, pl.DataFram
     reps = (
         loads.join(home, on="rep_id")
         .with_columns(pl.lit(record.run_id).alias("plan_id"), pl.lit(company).alias("company_id"))
-        .with_columns(
-            [pl.when(pl.col(c).is_infinite()).then(None).otherwise(pl.col(c)).alias(c)
-             for c in ("capacity_hours", "workload_upper", "potential_upper")]
+        .with_columns(  # no limit (inf) and missing inputs (NaN: no home, no workload...) are NULL
+            [pl.when(pl.col(c).is_infinite() | pl.col(c).is_nan()).then(None).otherwise(pl.col(c)).alias(c)
+             for c in ("capacity_hours", "home_lat", "home_lon", "workload_hours", "workload_target",
+                       "workload_lower", "workload_upper", "potential", "potential_target", "potential_lower",
+                       "potential_upper", "distance_km")]
         )
         .select("plan_id", "company_id", "rep_id", "is_new", "fte", "capacity_hours", "home_lat", "home_lon", "accounts",
                 "workload_hours", "workload_target", "workload_lower", "workload_upper", "potential",
