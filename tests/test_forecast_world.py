@@ -196,7 +196,7 @@ def test_a_forecast_run_is_stored_with_its_run_id_on_every_row(world, tmp_path):
     deals = query(db, "SELECT count(*) FROM forecast_deals WHERE scenario = 'baseline' AND period_kind = 'horizon'")[0][0]
     assert deals == sum(case.deals.height for case in result.inputs)
     text = result.describe()
-    assert run_id in text and "better: mean +" in text
+    assert run_id in text and "c1 better (USD): mean +" in text and "c2 better (EUR): mean +" in text
 
 
 def test_same_seed_same_numbers(world):

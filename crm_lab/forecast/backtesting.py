@@ -6,11 +6,13 @@ once up to the last window's end is cut per as-of by the fit), the open deals ar
 instant, and the forecast covers the calendar window holding the as-of day (``horizon``). The
 actual is every win in the window. The baseline is what a CRM's forecast tab shows: bookings so
 far plus each open deal whose expected close date falls in the window at its stage's
-historical win rate (the same fitted stage rates), with a normal interval of
-independent wins.
+historical win rate (the same fitted stage rates), with the interval of a gamma distribution of
+the mean and variance of independent wins (bookings cannot go below what is booked, as a
+normal approximation's P05 did).
 
 Scores per forecast: P10-P90 coverage, pinball loss at 0.1, 0.5 and 0.9, CRPS, PIT and the error
-of the mean; :meth:`BacktestResult.summary` averages them per method and
+of the mean; :meth:`BacktestResult.summary` averages them per company and method (never across companies,
+whose amounts may be in different currencies) and
 :meth:`BacktestResult.calibration` tabulates how often the actual fell below each quantile.
 """
 
@@ -20,7 +22,7 @@ import datetime as dt
 import os
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -38,7 +40,7 @@ from crm_lab.forecast.inputs import (
     group_labels,
     portfolio,
 )
-from crm_lab.forecast.metrics import PINBALL_LEVELS, QUANTILE_LEVELS, Score, score_normal, score_samples, weighted_pipeline
+from crm_lab.forecast.metrics import PINBALL_LEVELS, QUANTILE_LEVELS, Score, score_gamma, score_samples, weighted_pipeline
 from crm_lab.forecast.periods import as_of_dates, date_days, day_date, day_number, forecast_window
 from crm_lab.forecast.run import check_count
 from crm_lab.forecast.simulation import simulate
@@ -96,7 +98,7 @@ def score_case(case: ForecastInputs, wins: pl.DataFrame, *, trials: int, seed: i
     mean, sd = weighted_pipeline(p, amount)
     rows = [
         _row(case, "company", case.company_id, "monte_carlo", score_samples(samples, actual), booked),
-        _row(case, "company", case.company_id, "weighted_pipeline", score_normal(booked + mean, sd, actual), booked),
+        _row(case, "company", case.company_id, "weighted_pipeline", score_gamma(mean, sd, actual, shift=booked), booked),
     ]
     for dim in dims:
         labels = group_labels(case, dim)
@@ -111,7 +113,7 @@ def score_case(case: ForecastInputs, wins: pl.DataFrame, *, trials: int, seed: i
             here = (chosen[column].fill_null("(none)") == label).to_numpy()
             mean_g, sd_g = weighted_pipeline(p[here], amount[here])
             rows.append(_row(case, dim, label, "weighted_pipeline",
-                             score_normal(group_booked[g] + mean_g, sd_g, actual_g), float(group_booked[g])))
+                             score_gamma(mean_g, sd_g, actual_g, shift=float(group_booked[g])), float(group_booked[g])))
     return rows
 
 
@@ -124,15 +126,17 @@ class BacktestResult:
     as_ofs: list[dt.datetime]
     horizon: str
     stored: bool = False
+    currencies: dict = field(default_factory=dict)  # company_id -> currency (None: not named in the data)
 
     @property
     def run_id(self) -> str:
         return self.record.run_id
 
     def summary(self, group_by: str = "company") -> pl.DataFrame:
-        """Per method: forecasts scored, P10-P90 coverage, mean pinball losses, mean CRPS, mean
-        absolute error and bias of the mean."""
-        return summarize_backtest(self.rows, group_by)
+        """Per company and method (amounts are never averaged across companies, which may book
+        in different currencies): the company's currency, forecasts scored, P10-P90 coverage,
+        mean pinball losses, mean CRPS, mean absolute error and bias of the mean."""
+        return summarize_backtest(self.rows, group_by, self.currencies)
 
     def calibration(self, group_by: str = "company") -> pl.DataFrame:
         """Per method and nominal level: how often the actual was at or below that quantile."""
@@ -146,12 +150,13 @@ class BacktestResult:
         ]
         summary = self.summary()
         for row in summary.iter_rows(named=True):
+            company = row["company_id"] + (f" ({row['currency']})" if row["currency"] else "")
             lines.append(
-                f"  {row['method']:<17} forecasts {row['forecasts']:>3}  coverage P10-P90 {row['coverage_p10_p90']:.0%}  "
+                f"  {company} {row['method']:<17} forecasts {row['forecasts']:>3}  coverage P10-P90 {row['coverage_p10_p90']:.0%}  "
                 f"CRPS {row['crps']:,.0f}  pinball 10/50/90 {row['pinball_10']:,.0f}/{row['pinball_50']:,.0f}/"
                 f"{row['pinball_90']:,.0f}  MAE {row['mae']:,.0f}  bias {row['bias']:+,.0f}"
             )
-        lines.append("calibration (share of actuals at or below each forecast quantile):")
+        lines.append("calibration over every company (share of actuals at or below each forecast quantile):")
         table = self.calibration()
         for method in METHODS:
             part = table.filter(pl.col("method") == method)
@@ -162,10 +167,13 @@ class BacktestResult:
         return "\n".join(lines)
 
 
-def summarize_backtest(rows: pl.DataFrame, group_by: str = "company") -> pl.DataFrame:
+def summarize_backtest(rows: pl.DataFrame, group_by: str = "company", currencies: dict | None = None) -> pl.DataFrame:
+    """Scores per company and method: the money scores (CRPS, pinball, MAE, bias) are in each
+    company's currency, so they are averaged within a company only."""
+    currencies = currencies or {}
     return (
         rows.filter(pl.col("group_by") == group_by)
-        .group_by("method")
+        .group_by("company_id", "method")
         .agg(
             pl.len().alias("forecasts"),
             pl.col("covered").mean().alias("coverage_p10_p90"),
@@ -175,7 +183,9 @@ def summarize_backtest(rows: pl.DataFrame, group_by: str = "company") -> pl.Data
             pl.col("error").mean().alias("bias"),
             pl.col("actual").mean().alias("mean_actual"),
         )
-        .sort(pl.col("method").replace_strict({m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int64))
+        .with_columns(pl.col("company_id").replace_strict(currencies, default=None, return_dtype=pl.String).alias("currency"))
+        .select("company_id", "currency", pl.exclude("company_id", "currency"))
+        .sort("company_id", pl.col("method").replace_strict({m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int64))
     )
 
 
@@ -242,6 +252,7 @@ def backtest(
     until = max(w.end_instant for w in windows)
     rows = []
     models = {}
+    currencies: dict = {}
     with reading(db_path, lock_timeout=lock_timeout) as con:
         check_replayed(con)
         fingerprint = input_fingerprint(con)
@@ -256,6 +267,7 @@ def backtest(
             open_deals = read_open_deals(con, window.as_of, company)
             for history in histories.values():
                 case = gather_inputs(history, open_deals, window, options)
+                currencies[history.company_id] = case.currency or currencies.get(history.company_id)
                 rows.extend(score_case(case, history.wins, trials=trials, seed=seed, dims=dims))
                 models[f"{history.company_id} {window.as_of.isoformat()}"] = case.model.describe()
     frame = pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
@@ -265,7 +277,7 @@ def backtest(
     }
     record = RunRecord(kind="backtest", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
                        seed=seed, started_at=started_at)
-    result = BacktestResult(record, frame, as_ofs, horizon)
+    result = BacktestResult(record, frame, as_ofs, horizon, currencies=currencies)
     record.seconds = time.perf_counter() - started
     if store:
         store_run(

@@ -115,3 +115,19 @@ def read_histories(
 def read_open_deals(con: duckdb.DuckDBPyConnection, as_of, company: str | None = None) -> pl.DataFrame:
     """The open deals at the instant ``as_of`` (``open_deals.sql``)."""
     return con.sql(forecast_sql("open_deals"), params={"as_of": to_instant(as_of), "company": company}).pl()
+
+
+def read_other_ids(con: duckdb.DuckDBPyConnection, as_of, company: str) -> dict:
+    """The open deals at ``as_of`` and the reps of every company but ``company``:
+    ``{"deals": {deal_id: {companies}}, "reps": {rep_id: {companies}}}``, so that a scenario of a
+    one-company run naming another company's deal or rep is told whose it is."""
+    out: dict = {"deals": {}, "reps": {}}
+    deals = con.sql(
+        "SELECT deal_id, company_id FROM deals_as_of(CAST($as_of AS TIMESTAMPTZ)) WHERE NOT is_closed AND company_id <> $company",
+        params={"as_of": to_instant(as_of), "company": company},
+    ).fetchall()
+    reps = con.sql("SELECT rep_id, company_id FROM reps WHERE company_id <> $company", params={"company": company}).fetchall()
+    for kind, rows in (("deals", deals), ("reps", reps)):
+        for key, owner in rows:
+            out[kind].setdefault(key, set()).add(owner)
+    return out

@@ -251,6 +251,21 @@ class WinRateModel:
             rate = pl.coalesce("_group", "_cell", "_stage", pl.lit(self.company_rate_))
         return frame.sort("_row").select(rate.alias("p"))["p"].to_numpy().astype(np.float64)
 
+    def new_deal_rate(self) -> float:
+        """The win probability of a deal just created: the first funnel stage's youngest age
+        cell (else that stage's rate): what a deal of pipeline not yet open starts with."""
+        first = self.stages_[0]
+        youngest = age_bucket_labels(self.age_buckets)[0]
+        cell = self.cell_rates_.filter((pl.col("stage") == first) & (pl.col("age_bucket") == youngest))
+        return float(cell["rate"][0]) if cell.height else float(self.stage_rate([first])[0])
+
+    def capped_multiplier(self, multiplier: float) -> float:
+        """What a win-rate multiplier does to the rate of new-pipeline wins: the win probability
+        of a new deal (:meth:`new_deal_rate`, ``p``) becomes ``min(multiplier * p, 1)``, as an open
+        deal's is capped at 1, so the wins scale by ``min(multiplier * p, 1) / p``."""
+        p = self.new_deal_rate()
+        return min(multiplier * p, 1.0) / p if p > 0 else multiplier
+
     def stage_rate(self, stages) -> np.ndarray:
         """The fitted stage rate of each stage (the company rate for a stage never seen)."""
         lookup = dict(zip(self.stage_rates_["stage"].to_list(), self.stage_rates_["rate"].to_list()))
@@ -575,7 +590,8 @@ class NewPipelineModel:
     gamma_shape_ : float
         Shape of the per-trial rate multiplier (mean 1); ``inf`` for none.
     sizes_ : polars.DataFrame
-        amount, weight, owner_rep_id, team, territory_id: the wins whose sizes are resampled.
+        amount, weight, owner_rep_id, team, territory_id (and currency, when the wins carry it):
+        the wins whose sizes are resampled.
     wins_seen_ : int
         Distinct new-pipeline wins behind the rate.
     """
@@ -629,7 +645,8 @@ class NewPipelineModel:
 
         weights = np.bincount(win_index[short], minlength=len(closed)).astype(np.float64)
         used = weights > 0
-        self.sizes_ = wins.select("amount", "owner_rep_id", "team", "territory_id").with_columns(
+        kept = ["amount", "owner_rep_id", "team", "territory_id", *(["currency"] if "currency" in wins.columns else [])]
+        self.sizes_ = wins.select(kept).with_columns(
             pl.Series("weight", weights)
         ).filter(pl.Series(used))
         self.season_index_ = self._season_index(closed, start_days, as_of_days) if self.seasonality else np.ones(12)
@@ -684,15 +701,20 @@ class NewPipelineModel:
 
     def expected_counts(self, as_of_day: int, edges: np.ndarray, shift_days: float = 0.0) -> np.ndarray:
         """Expected new-pipeline wins in each period ``[edges[k], edges[k+1])`` after the as-of
-        day; ``shift_days`` delays them."""
+        day; ``shift_days`` delays them (a positive shift), or brings them forward (negative):
+        a day then gets the rate of a later offset, never of one past the model's last, which
+        is where the rate already stays flat (its long-run level), so any negative shift is
+        accepted and closes never move before the as-of."""
         days = np.arange(int(edges[0]), int(edges[-1]))
+        span = len(self.daily_rate_)
+        if len(days) and days[-1] - as_of_day >= span:
+            raise InvalidArgument(
+                f"the window runs {int(days[-1] - as_of_day)} days past the as-of; the new-pipeline model covers {span}: "
+                "pick a shorter horizon"
+            )
         offset = days - as_of_day - int(round(shift_days))
         inside = (offset >= 0) & (days >= as_of_day)
-        rate = np.where(inside, self.daily_rate_[np.clip(offset, 0, len(self.daily_rate_) - 1)], 0.0)
-        if np.any(offset >= len(self.daily_rate_)):
-            raise InvalidArgument(
-                f"the window runs {int(offset.max())} days past the as-of; the new-pipeline model covers {len(self.daily_rate_)}"
-            )
+        rate = np.where(inside, self.daily_rate_[np.clip(offset, 0, span - 1)], 0.0)
         months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) % 12
         rate = rate * self.season_index_[months] / self._lookback_mean
         period = np.searchsorted(edges, days, side="right") - 1

@@ -9,7 +9,7 @@ of each deal.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -55,6 +55,12 @@ class ForecastInputs:
         Wins from the window's start to the as-of (``won_closes.sql`` rows).
     reps : polars.DataFrame
         ``reps.sql`` rows (teams, territories, bookings quotas).
+    currency : str or None
+        The one currency of the company's amounts (None when the data names none).
+    elsewhere : dict
+        For a run of one company: ``{"deals": {id: companies}, "reps": {id: companies}}``, the
+        open deals and reps of the companies not forecast, so a scenario naming one of them is
+        told whose it is.
     """
 
     company_id: str
@@ -63,6 +69,8 @@ class ForecastInputs:
     deals: pl.DataFrame
     booked: pl.DataFrame
     reps: pl.DataFrame
+    currency: str | None = None
+    elsewhere: dict = field(default_factory=dict)
 
     @property
     def stream(self) -> int:
@@ -85,7 +93,53 @@ def gather_inputs(history, open_deals: pl.DataFrame, window: Window, options: Mo
     booked = history.wins.filter(
         (pl.col("closed_at") >= window.start_instant) & (pl.col("closed_at") <= window.as_of)
     )
-    return ForecastInputs(company, window, model, deals, booked, history.reps)
+    currency = company_currency(company, deals, booked, model.new_pipeline_.sizes_)
+    return ForecastInputs(company, window, model, deals, booked, history.reps, currency)
+
+
+def _by_currency(frame: pl.DataFrame) -> pl.DataFrame:
+    if "currency" not in frame.columns or frame.is_empty():
+        return pl.DataFrame(schema={"currency": pl.String, "amount": pl.Float64, "deals": pl.UInt32})
+    return (
+        frame.filter(pl.col("currency").is_not_null())
+        .group_by("currency").agg(pl.col("amount").fill_nan(None).sum().alias("amount"), pl.len().alias("deals"))
+        .sort("currency")
+    )
+
+
+def _listed(frame: pl.DataFrame) -> str:
+    return ", ".join(
+        f"{c} {a:,.2f} in {d} deal{'s' if d != 1 else ''}"
+        for c, a, d in zip(frame["currency"], frame["amount"], frame["deals"])
+    )
+
+
+def company_currency(company: str, deals: pl.DataFrame, booked: pl.DataFrame, sizes: pl.DataFrame) -> str | None:
+    """The one currency of a company's open deals, its bookings in the window and the wins its
+    new-pipeline sizes are drawn from (a deal without a currency is taken to be in it). A
+    forecast adds amounts, so two currencies in one company are refused, each named with its
+    amount and deal count."""
+    fix = ("a forecast adds amounts, so they must be in one currency: load amounts converted to one currency "
+           "(the importers' --rates FILE) or give these deals one currency")
+    open_money = _by_currency(deals)
+    if open_money.height > 1:
+        raise InvalidArgument(
+            f"company {company} has open deals in {open_money.height} currencies: {_listed(open_money)}; {fix}"
+        )
+    wins = pl.concat([_by_currency(booked).with_columns(pl.lit("booked in the window").alias("what")),
+                      _by_currency(sizes).with_columns(pl.lit("wins behind the new-pipeline sizes").alias("what"))])
+    known = set(open_money["currency"]) | set(wins["currency"])
+    if len(known) > 1:
+        parts = [f"open deals {_listed(open_money)}"] if open_money.height else []
+        for what in ("booked in the window", "wins behind the new-pipeline sizes"):
+            part = wins.filter(pl.col("what") == what)
+            if part.height:
+                parts.append(f"{what} {_listed(part)}")
+        raise InvalidArgument(
+            f"company {company} has amounts in {len(known)} currencies ({', '.join(sorted(known))}): "
+            f"{'; '.join(parts)}; {fix}"
+        )
+    return next(iter(known), None)
 
 
 def _labels(values) -> list[str]:
@@ -171,11 +225,20 @@ def stage_shocks(inputs: ForecastInputs) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_scenario(scenario: Scenario, cases: list[ForecastInputs]) -> None:
-    """Refuse a stage, deal or rep that none of the run's companies knows."""
+    """Refuse a stage, deal or rep that none of the run's companies knows (an id must belong to
+    at least one company forecast; one that belongs only to a company not forecast is named with
+    its company). An id applies in every forecast company that has it."""
+    elsewhere: dict = {"deals": {}, "reps": {}}
+    for case in cases:
+        for kind in ("deals", "reps"):
+            for key, owners in case.elsewhere.get(kind, {}).items():
+                elsewhere[kind].setdefault(key, set()).update(owners)
     scenario.check(
         stages={s for c in cases for s in (*c.model.win_rates_.stages_, *c.deals["stage"].to_list())},
         deal_ids={d for c in cases for d in c.deals["deal_id"].to_list()},
         rep_ids={r for c in cases for r in c.reps["rep_id"].to_list()},
+        companies=sorted(c.company_id for c in cases),
+        elsewhere=elsewhere,
     )
 
 
@@ -212,7 +275,9 @@ def portfolio(inputs: ForecastInputs, scenario: Scenario | None = None, dims=(),
     amount = np.nan_to_num(deals["amount"].to_numpy().astype(np.float64), nan=0.0) * scenario.deal_size
 
     new = model.new_pipeline_
-    expected = new.expected_counts(as_of_day, edges, scenario.slip_days) * scenario.new_pipeline * scenario.win_rate
+    # win_rate scales new-pipeline wins as it does a new deal's win probability: capped at 1.
+    new_win = 1.0 if scenario.win_rate == 1 else model.win_rates_.capped_multiplier(scenario.win_rate)
+    expected = new.expected_counts(as_of_day, edges, scenario.slip_days) * scenario.new_pipeline * new_win
     sizes = _reassign(new.sizes_, moves, inputs.reps)
     size_amount = sizes["amount"].to_numpy().astype(np.float64) * scenario.deal_size
     if lost:

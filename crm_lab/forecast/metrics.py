@@ -11,6 +11,8 @@ Examples
 1.0
 >>> round(crps_normal(0.0, 1.0, 0.0), 4)
 0.2337
+>>> round(crps_gamma(1.0, 1.0, 0.0), 4)  # exponential: y + 2 e^-y - 3/2 at y = 0
+0.5
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import betaln, gammainc, gammaincinv, ndtr, ndtri
 
 QUANTILE_LEVELS = (0.05, 0.1, 0.5, 0.9, 0.95)
 PINBALL_LEVELS = (0.1, 0.5, 0.9)
@@ -85,9 +87,52 @@ def score_normal(mean: float, sd: float, actual: float) -> Score:
     return Score(float(actual), float(mean), dict(zip(QUANTILE_LEVELS, q.tolist())), crps_normal(mean, sd, actual), pit)
 
 
+def _gamma_parameters(mean: float, sd: float) -> tuple[float, float]:
+    """Shape and rate of the gamma distribution with this mean and standard deviation."""
+    return (mean / sd) ** 2, mean / sd**2
+
+
+def gamma_quantiles(mean: float, sd: float, levels=QUANTILE_LEVELS) -> np.ndarray:
+    """Quantiles of the gamma distribution with this mean and standard deviation (a point at
+    ``mean`` when ``sd`` or ``mean`` is 0)."""
+    levels = np.asarray(levels, dtype=np.float64)
+    if sd <= 0 or mean <= 0:
+        return np.full(len(levels), max(float(mean), 0.0))
+    shape, rate = _gamma_parameters(mean, sd)
+    return gammaincinv(shape, levels) / rate
+
+
+def crps_gamma(mean: float, sd: float, actual: float) -> float:
+    """CRPS of the gamma distribution with this mean and standard deviation (closed form,
+    Gneiting and Raftery 2007 / Scheuerer and Moeller 2015): for shape a and rate b,
+    y (2 F_a(y) - 1) - (a / b) (2 F_{a+1}(y) - 1) - 1 / (b B(1/2, a)); a point forecast when
+    ``sd`` or ``mean`` is 0."""
+    if sd <= 0 or mean <= 0:
+        return abs(actual - max(mean, 0.0))
+    a, b = _gamma_parameters(mean, sd)
+    y = float(actual)
+    f_a = float(gammainc(a, b * y)) if y > 0 else 0.0
+    f_a1 = float(gammainc(a + 1, b * y)) if y > 0 else 0.0
+    return float(y * (2 * f_a - 1) - (a / b) * (2 * f_a1 - 1) - math.exp(-betaln(0.5, a)) / b)
+
+
+def score_gamma(mean: float, sd: float, actual: float, shift: float = 0.0) -> Score:
+    """Score ``shift`` plus a gamma distribution of this mean and standard deviation: never
+    below ``shift`` (bookings so far), unlike a normal of the same two moments."""
+    q = shift + gamma_quantiles(mean, sd)
+    x = float(actual) - shift
+    if sd <= 0 or mean <= 0:
+        pit = float(x >= max(mean, 0.0))
+    else:
+        a, b = _gamma_parameters(mean, sd)
+        pit = float(gammainc(a, b * x)) if x > 0 else 0.0
+    return Score(float(actual), float(shift + mean), dict(zip(QUANTILE_LEVELS, q.tolist())), crps_gamma(mean, sd, x), pit)
+
+
 def weighted_pipeline(win_probability: np.ndarray, amount: np.ndarray) -> tuple[float, float]:
     """The weighted pipeline: mean sum(p * a) and the standard deviation sqrt(sum(p (1 - p) a^2))
-    of independent wins, for its normal-approximation interval."""
+    of independent wins; its interval is the gamma distribution of these two moments
+    (:func:`score_gamma`), which, unlike a normal, never goes below zero."""
     p = np.asarray(win_probability, dtype=np.float64)
     a = np.asarray(amount, dtype=np.float64)
     return float(np.sum(p * a)), float(np.sqrt(np.sum(p * (1 - p) * a * a)))

@@ -17,7 +17,7 @@ import polars as pl
 
 from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
-from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals
+from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals, read_other_ids
 from crm_lab.forecast.estimate import ModelOptions
 from crm_lab.forecast.inputs import ForecastInputs, check_dimensions, check_scenario, gather_inputs, portfolio
 from crm_lab.forecast.periods import Window, forecast_window
@@ -56,12 +56,41 @@ def check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+# Money is simulated in float64 and stored as DECIMAL(18,2). DECIMAL(18,2) holds up to
+# 9,999,999,999,999,999.99, but float64 (and DuckDB's cast of a DOUBLE to DECIMAL, which scales
+# in floating point) keeps cents exactly only well below that: 9,999,999,999,999,998.0 is
+# stored as 9,999,999,999,999,997.44. Below 10**13 every amount keeps its cents (float64 spacing
+# under 0.002, and amount * 100 under 2**53), so that is the largest amount accepted.
+MONEY_MAX = 9_999_999_999_999.99
+MONEY_LIMIT_TEXT = ("at most 9,999,999,999,999.99 (the largest amount kept to the cent: amounts are simulated in "
+                    "float64 and stored as DECIMAL(18,2))")
+
+
 def check_target(target) -> float | None:
     if target is None:
         return None
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not np.isfinite(target) or target < 0:
-        raise InvalidArgument(f"target must be a non-negative amount, got {target!r}")
+    if isinstance(target, bool) or not isinstance(target, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(target) or target < 0 or target > MONEY_MAX:
+        raise InvalidArgument(f"target must be a non-negative amount {MONEY_LIMIT_TEXT}, got {target!r}")
     return float(target)
+
+
+MONEY_COLUMNS = ("booked", "open_mean", "new_mean", "mean", "sd", "p05", "p10", "p25", "p50", "p75", "p90", "p95",
+                 "quota", "amount", "expected_value")
+
+
+def check_money_fits(frame: pl.DataFrame, what: str) -> None:
+    """Refuse results whose amounts DECIMAL(18,2) cannot hold, naming the company, scenario and
+    the knob that usually causes it (a deal_size or new_pipeline multiplier far too large)."""
+    for column in (c for c in MONEY_COLUMNS if c in frame.columns):
+        values = frame[column]
+        too_big = frame.filter(values.abs() > MONEY_MAX)
+        if too_big.height:
+            row = too_big.row(0, named=True)
+            raise InvalidArgument(
+                f"company {row['company_id']} scenario {row['scenario']!r}: the forecast's {what} {column} reaches "
+                f"{row[column]:,.2f}; amounts must be {MONEY_LIMIT_TEXT}: lower the scenario's deal_size, win_rate or new_pipeline"
+            )
 
 
 @dataclass
@@ -109,16 +138,22 @@ def prepare(db_path: str | os.PathLike | None = None, *, as_of, horizon="quarter
     options = model_options if isinstance(model_options, ModelOptions) else ModelOptions.from_dict(model_options)
 
     def read(connection):
+        check_replayed(connection)
+        check_as_of_in_data(connection, window.as_of, company)  # every entry point refuses an as-of past the data
         histories = read_histories(connection, until=window.as_of, company=company)
         open_deals = read_open_deals(connection, window.as_of, company)
-        return histories, open_deals
+        elsewhere = read_other_ids(connection, window.as_of, company) if company is not None else {}
+        return histories, open_deals, elsewhere
 
     if con is not None:
-        histories, open_deals = read(con)
+        histories, open_deals, elsewhere = read(con)
     else:
         with reading(db_path or DEFAULT_DB) as connection:
-            histories, open_deals = read(connection)
-    return [gather_inputs(h, open_deals, window, options) for h in histories.values()]
+            histories, open_deals, elsewhere = read(connection)
+    inputs = [gather_inputs(h, open_deals, window, options) for h in histories.values()]
+    for case in inputs:
+        case.elsewhere = elsewhere
+    return inputs
 
 
 def run_scenarios(inputs: list[ForecastInputs], scenarios=None, *, trials: int = 10_000, seed: int = 0, by=(),
@@ -141,10 +176,15 @@ def run_scenarios(inputs: list[ForecastInputs], scenarios=None, *, trials: int =
             if per_deal:
                 deal_frames.append(deals_frame(case, scenario.name, port, out))
             samples[(case.company_id, scenario.name)] = horizon_samples(case, out)
+    summary = pl.concat(summaries, how="vertical")
+    deals = pl.concat(deal_frames, how="vertical") if deal_frames else pl.DataFrame()
+    check_money_fits(summary, "summary")
+    if deals.height:
+        check_money_fits(deals, "per-deal")
     return ScenarioRun(
         scenarios=all_scenarios,
-        summary=pl.concat(summaries, how="vertical"),
-        deals=pl.concat(deal_frames, how="vertical") if deal_frames else pl.DataFrame(),
+        summary=summary,
+        deals=deals,
         samples=samples,
         target=target,
         trials=trials,
@@ -199,17 +239,24 @@ class ForecastResult:
         return self.run.comparison()
 
     def describe(self) -> str:
-        """The console summary: the window per company and scenario."""
+        """The console summary: the window per company and scenario, amounts labelled with the
+        company's currency."""
         w = self.window
         lines = [
             f"forecast {self.run_id}: as of {w.as_of.isoformat()}, window {w.label} "
             f"({w.start.isoformat()} to {w.periods[-1].last_day.isoformat()}), {self.run.trials} trials"
             + ("" if self.stored else " (not stored)")
         ]
+        currency = {case.company_id: case.currency for case in self.inputs}
+
+        def label(row) -> str:
+            code = currency.get(row["company_id"])
+            return f"{row['company_id']} {row['scenario']}" + (f" ({code})" if code else "")
+
         headline = self.summary.filter((pl.col("group_by") == "company") & (pl.col("period_kind") == "horizon"))
         for row in headline.iter_rows(named=True):
             text = (
-                f"  {row['company_id']} {row['scenario']}: booked {row['booked']:,.2f}, mean {row['mean']:,.2f}, "
+                f"  {label(row)}: booked {row['booked']:,.2f}, mean {row['mean']:,.2f}, "
                 f"P10 {row['p10']:,.2f}, P50 {row['p50']:,.2f}, P90 {row['p90']:,.2f}"
             )
             if row["p_target"] is not None:
@@ -219,7 +266,7 @@ class ForecastResult:
             lines.append("scenarios against the baseline (same random numbers):")
             for row in self.comparison().filter(pl.col("scenario") != "baseline").iter_rows(named=True):
                 lines.append(
-                    f"  {row['company_id']} {row['scenario']}: mean {row['delta_mean']:+,.2f} "
+                    f"  {label(row)}: mean {row['delta_mean']:+,.2f} "
                     f"(+/- {row['delta_mean_se']:,.2f}), P50 {row['delta_p50']:+,.2f}"
                 )
         if self.stored:
@@ -291,7 +338,6 @@ def forecast(
     window = forecast_window(as_of, horizon)
     with reading(db_path, lock_timeout=lock_timeout) as con:
         check_replayed(con)
-        check_as_of_in_data(con, window.as_of, company)
         fingerprint = input_fingerprint(con)
         inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con)
     run = run_scenarios(inputs, scenarios, trials=trials, seed=seed, by=dims, target=target)

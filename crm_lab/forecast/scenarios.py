@@ -146,9 +146,25 @@ class Scenario:
             return replace(self, name=name or self.name, stage_win_rate={**self.stage_win_rate, stage: float(value)})
         return replace(self, name=name or self.name, **{knob: value})
 
-    def check(self, *, stages, deal_ids, rep_ids) -> None:
-        """Refuse names the data does not know: a stage, an open deal, a rep."""
+    def check(self, *, stages, deal_ids, rep_ids, companies=(), elsewhere=None) -> None:
+        """Refuse names the data does not know: a stage, an open deal, a rep.
+
+        ``deal_ids`` and ``rep_ids`` are those of the companies forecast (``companies``); an id
+        found only in ``elsewhere`` (``{"deals": {id: companies}, "reps": {id: companies}}``, the
+        companies not forecast) is refused with the company it belongs to."""
         stages, deal_ids, rep_ids = set(stages), set(deal_ids), set(rep_ids)
+        elsewhere = elsewhere or {}
+        forecasting = ", ".join(companies)
+
+        def other(kind: str, key: str) -> str | None:
+            owners = sorted(elsewhere.get(kind, {}).get(key, ()))
+            if not owners:
+                return None
+            what = "an open deal" if kind == "deals" else "a rep"
+            when = " at the as-of" if kind == "deals" else ""
+            return (f"{what} of company {', '.join(owners)}{when}, which this run does not forecast (it forecasts "
+                    f"{forecasting}); name {kind} of the companies forecast, or forecast company {owners[0]}")
+
         for stage in self.stage_win_rate:
             if stage not in stages:
                 raise InvalidArgument(
@@ -157,11 +173,19 @@ class Scenario:
         for name, ids in (("include_deals", self.include_deals or ()), ("exclude_deals", self.exclude_deals)):
             missing = [d for d in ids if d not in deal_ids]
             if missing:
-                raise InvalidArgument(f"scenario {self.name!r}: {name} names {missing[0]!r}, which is not an open deal at the as-of")
+                where = other("deals", missing[0])
+                raise InvalidArgument(
+                    f"scenario {self.name!r}: {name} names {missing[0]!r}, "
+                    + (where or "which is not an open deal at the as-of")
+                )
         for removal in self.remove_reps:
             for rep in (removal.rep, removal.to):
                 if rep is not None and rep not in rep_ids:
-                    raise InvalidArgument(f"scenario {self.name!r}: remove_reps names unknown rep {rep!r}")
+                    where = other("reps", rep)
+                    raise InvalidArgument(
+                        f"scenario {self.name!r}: remove_reps names "
+                        + (f"{rep!r}, {where}" if where else f"unknown rep {rep!r}")
+                    )
 
 
 def load_scenarios(source) -> list[Scenario]:

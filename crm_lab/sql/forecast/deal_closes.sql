@@ -1,10 +1,10 @@
 -- Every instant a deal left the open pipeline: won, lost, or deleted while open, with the amount it
--- had then and `run_start`, when its open run began (created, or reopened). One deal may close
+-- had then (and its currency) and `run_start`, when its open run began (created, or reopened). One deal may close
 -- several times (lost, reopened, won). Each close depends only on versions up to its own instant,
 -- so `WHERE closed_at <= as_of` gives exactly what was known at as_of.
 -- Bind $company (NULL = every company).
 WITH versions AS (
-    SELECT company_id, deal_id, version, valid_from, valid_to, is_closed, is_won, amount, owner_rep_id,
+    SELECT company_id, deal_id, version, valid_from, valid_to, is_closed, is_won, amount, currency, owner_rep_id,
         lag(is_closed) OVER by_version AS was_closed,
         lead(version) OVER by_version AS next_version
     FROM deal_history
@@ -20,11 +20,11 @@ WITH versions AS (
 )
 SELECT company_id, deal_id, valid_from AS closed_at,
     CASE WHEN is_won THEN 'won' ELSE 'lost' END AS outcome,
-    amount, run_start, owner_rep_id
+    amount, currency, run_start, owner_rep_id
 FROM runs
 WHERE is_closed AND NOT coalesce(was_closed, false)
 UNION ALL
 -- A delete ends the last version of an open deal: it leaves the pipeline unbooked.
-SELECT company_id, deal_id, valid_to AS closed_at, 'deleted' AS outcome, amount, run_start, owner_rep_id
+SELECT company_id, deal_id, valid_to AS closed_at, 'deleted' AS outcome, amount, currency, run_start, owner_rep_id
 FROM runs
 WHERE next_version IS NULL AND valid_to IS NOT NULL AND NOT is_closed

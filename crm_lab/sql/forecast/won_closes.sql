@@ -1,7 +1,7 @@
 -- Wins up to $until (from _forecast_closes) with the owner's team and territory: the bookings
 -- already made in a forecast window, the history of new-pipeline wins, and a backtest's actuals.
 -- Bind $until, $company (NULL = every company).
-SELECT c.company_id, c.deal_id, c.closed_at, c.run_start, CAST(c.amount AS DOUBLE) AS amount,
+SELECT c.company_id, c.deal_id, c.closed_at, c.run_start, CAST(c.amount AS DOUBLE) AS amount, c.currency,
     c.owner_rep_id, r.team, r.territory_id
 FROM _forecast_closes c
 LEFT JOIN reps r ON r.company_id = c.company_id AND r.rep_id = c.owner_rep_id
