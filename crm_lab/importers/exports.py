@@ -44,8 +44,9 @@ def read_export(
     empty_ok: bool = False,
 ) -> ExportTable:
     """Stage ``path`` as ``table``; a required field the header lacks fails the import, and so
-    does a file of a header alone unless ``empty_ok`` (then ``table`` has no rows)."""
-    staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=empty_ok)
+    does a file of a header alone unless ``empty_ok`` (then ``table`` has no rows, and the
+    summary of the load says the file was empty)."""
+    staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=True)
     export = ExportTable(path, table, tuple(staged.columns))
     missing = [name for name in required if not export.has(name)]
     if missing:
@@ -53,15 +54,26 @@ def read_export(
         raise LoadError(
             f"{path} line 1: missing required field{plural} {', '.join(missing)}{f' for {what}' if what else ''}"
         )
+    if staged.empty and not empty_ok:
+        needed = NEEDS_ROWS.get(path.name.lower())
+        raise LoadError(f"{path}: file is empty (a header but no rows){f'; {needed}' if needed else ''}")
     if staged.empty:
         note(con, f"{path}: 0 read: the file is empty (a header but no rows)")
     return export
 
 
+# Export files an import is nothing without, though it reads them with read_optional_export
+# (which keeps the Salesforce reader's loop over its objects one loop): why each needs rows.
+NEEDS_ROWS = {"opportunity.csv": "a Salesforce export needs at least its opportunities"}
+
+
 def read_optional_export(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = ()) -> ExportTable | None:
     """Stage an export file the import can do without: None when it is absent. A CRM writes a
-    header alone for an object the org does not use: that is no records, not a broken export."""
-    return read_export(con, path, table, required, empty_ok=True) if path.exists() else None
+    header alone for an object the org does not use: that is no records, not a broken export
+    (but see ``NEEDS_ROWS``)."""
+    if not path.exists():
+        return None
+    return read_export(con, path, table, required, empty_ok=path.name.lower() not in NEEDS_ROWS)
 
 
 def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: tuple[str, ...]) -> None:
