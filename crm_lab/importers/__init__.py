@@ -60,7 +60,8 @@ def import_export(
     rates : path, optional
         CSV of exchange rates to the corporate currency (``currency,rate[,valid_from,valid_to]``).
     company : str, optional
-        The tenant the rows belong to; default the export folder's name.
+        The tenant the rows belong to; default the export folder's name. A tenant that holds
+        data other than this kind of import's is refused; its stored ``companies`` row is kept.
     strict, lock_timeout
         As for :func:`crm_lab.load.load`.
     now : datetime, optional
@@ -77,8 +78,9 @@ def import_export(
     LoadError
         The export cannot be imported as a whole (missing file or field, unknown stage or status
         names, an id twice, a converted lead without its conversion date, mixed currencies
-        without a rate, dates in several formats, a bad mapping file). Nothing
-        is written.
+        without a rate, dates in several formats, a bad mapping file), or not into this tenant
+        (it holds data no import of this kind wrote, or keeps its amounts in another currency:
+        :mod:`crm_lab.importers.tenant`). Nothing is written.
     """
     from crm_lab.importers import currency
     from crm_lab.importers.events import create_changes, derive_events
