@@ -138,9 +138,10 @@ def import_export(
 
 
 def _attach_stored(con: duckdb.DuckDBPyConnection, db_path: Path, lock_timeout: float | None) -> None:
-    """Attach the workbench database read-only as ``stored`` when it exists: a later export of
-    records it holds becomes change events against the state the last import left. The attach
-    is closed with ``con`` before the loader opens the file for writing."""
+    """Attach the workbench database read-only as ``stored`` when it exists: the tenant's data
+    says whether the import may write into it and which companies row to keep, and a later
+    ``mapped`` export of records it holds becomes change events against the state the last
+    import left. The attach is closed with ``con`` before the loader opens the file for writing."""
     from crm_lab.db import check_database_file, retry_while_locked
     from crm_lab.typing_checks import quote_literal
 
