@@ -245,3 +245,115 @@ def test_a_run_kernel_is_shut_down_without_an_interrupt(monkeypatch):
 
     assert asyncio.run(start_interrupt_stop()) is False
     assert interrupts == ["running"]
+
+
+# --- a scheduler that cannot run the batch, and --ingest of a folder with no batch ------------------
+
+def _refused_address() -> str:
+    """A local port nobody listens on: connecting is refused at once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_an_unreachable_scheduler_is_one_message_within_the_timeout_and_writes_nothing(tmp_path, db):
+    import time
+
+    from crm_lab.batch.run import SchedulerError
+
+    address = _refused_address()
+    spec = write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}])
+    started = time.monotonic()
+    with pytest.raises(SchedulerError) as refused:
+        run_batch(spec, db, scheduler=address, scheduler_timeout=1)
+    assert time.monotonic() - started < 10
+    assert str(refused.value) == (
+        f"cannot reach the Dask scheduler at {address} (no answer within 1 s): check the address, or start the "
+        f"scheduler (`dask scheduler`) and a worker (`dask worker {address}`); or leave out --scheduler to run on "
+        "this machine's process pool (--jobs)"
+    )
+    assert not (tmp_path / "reports").exists(), "nothing ran, nothing was written"
+
+
+def test_the_command_line_names_the_scheduler_in_one_line_without_a_traceback(tmp_path, db):
+    import os
+
+    address = _refused_address()
+    spec = write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}])
+    done = subprocess.run([sys.executable, "-m", "crm_lab", "batch", str(spec), "--db", str(db), "--scheduler", address],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "CRM_LAB_SCHEDULER_TIMEOUT": "1"})
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"crm-lab batch: cannot reach the Dask scheduler at {address} (no answer within 1 s): check the address, or "
+        f"start the scheduler (`dask scheduler`) and a worker (`dask worker {address}`); or leave out --scheduler to "
+        "run on this machine's process pool (--jobs)\n"
+    )
+
+
+def test_a_scheduler_address_of_another_scheme_is_refused_before_connecting(tmp_path, db):
+    from crm_lab.batch.run import SchedulerError
+
+    spec = write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}])
+    with pytest.raises(SchedulerError) as refused:
+        run_batch(spec, db, scheduler="http://127.0.0.1:8786", scheduler_timeout=1)
+    assert str(refused.value) == (
+        "--scheduler http://127.0.0.1:8786: not a Dask scheduler address (unknown address scheme 'http' "
+        "(known schemes: ['inproc', 'tcp', 'tls', 'ucx', 'ws', 'wss'])); give tcp://HOST:PORT; or leave out "
+        "--scheduler to run on this machine's process pool (--jobs)"
+    )
+
+
+def test_a_scheduler_without_workers_says_so_instead_of_waiting_forever(tmp_path, db):
+    distributed = pytest.importorskip("distributed")
+    from crm_lab.batch.run import SchedulerError
+
+    spec = write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}])
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(SchedulerError) as refused:
+            run_batch(spec, db, scheduler=address, scheduler_timeout=1)
+    assert str(refused.value) == (
+        f"the Dask scheduler at {address} has no worker (none joined within 1 s): start one with "
+        f"`dask worker {address}`; or leave out --scheduler to run on this machine's process pool (--jobs)"
+    )
+    assert not (tmp_path / "reports").exists()
+
+
+def _ingest(folder, db):
+    return subprocess.run([sys.executable, "-m", "crm_lab", "batch", "--ingest", str(folder), "--db", str(db)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_ingest_of_a_folder_that_does_not_exist_or_holds_no_batch_is_an_error(tmp_path, db):
+    from crm_lab.batch.run import ingest_only
+    from crm_lab.errors import InvalidArgument
+
+    missing, empty = tmp_path / "nonexist", tmp_path / "empty"
+    empty.mkdir()
+    done = _ingest(missing, db)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"crm-lab batch: --ingest {missing}: no such folder; "
+                           "name a batch's output folder, e.g. reports/weekly\n")
+    with pytest.raises(InvalidArgument) as refused:
+        ingest_only(empty, db)
+    assert str(refused.value) == (f"--ingest {empty}: holds no batch output (no batch.json or ledger.pending.json); "
+                                  "name a batch's output folder, e.g. reports/weekly")
+    with pytest.raises(InvalidArgument, match=r": not a folder; name a batch's output folder"):
+        ingest_only(db, db)
+    assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'report_runs'") == [(0,)]
+
+
+def test_ingest_of_a_batch_recorded_when_it_ran_says_there_is_nothing_to_ingest(tmp_path, db):
+    from crm_lab.batch.run import ingest_only
+
+    result = run_batch(write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}]), db)
+    reports = tmp_path / "reports"
+    assert ingest_only(reports, db) == (
+        f"nothing to ingest: {reports} has no pending ledger (ledger.pending.json); its batch {result.batch_id} "
+        f"was recorded in {db} when it ran"
+    )
+    assert query(db, "SELECT count(*) FROM report_runs") == [(1,)]

@@ -93,7 +93,9 @@ def ingest(db_path: str | os.PathLike, out_dir: Path, rows: list[dict[str, Any]]
         queue_pending(out_dir, rows)
         return f"ledger not written ({error}); results kept in {out_dir}, ingested by the next batch or `crm-lab batch --ingest {out_dir}`"
     pending_path.unlink(missing_ok=True)
-    return f"ledger: {len(everything)} run(s) recorded in report_runs"
+    already = len(everything) - len(fresh)
+    note = f" ({already} already there)" if already else ""
+    return f"ledger: {len(fresh)} run(s) recorded in report_runs{note}"
 
 
 def _ingest_results(con, row: dict[str, Any]) -> None:

@@ -16,11 +16,20 @@ from tqdm import tqdm
 
 from crm_lab import __version__
 from crm_lab.batch.execute import execute_run
-from crm_lab.batch.ledger import ingest, ledger_rows, read_manifest, write_manifest
+from crm_lab.batch.ledger import PENDING, ingest, ledger_rows, read_manifest, write_manifest
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
 from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.runs import input_fingerprint, new_run_id
+
+# Seconds to wait for a Dask scheduler to answer, and then for a worker to join it
+# (``CRM_LAB_SCHEDULER_TIMEOUT``; Dask's own default of 30 s leaves a user staring at nothing).
+SCHEDULER_TIMEOUT = 10.0
+
+
+class SchedulerError(CrmLabError):
+    """The Dask scheduler of ``--scheduler`` cannot run the batch (unreachable, no workers)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ def run_batch(
     scheduler: str | None = None,
     output: str | os.PathLike | None = None,
     lock_timeout: float | None = None,
+    scheduler_timeout: float | None = None,
 ) -> BatchResult:
     """Run a pipeline's notebooks with papermill and write reports, an index and the ledger.
 
@@ -80,6 +90,10 @@ def run_batch(
         Output folder instead of the spec's.
     lock_timeout : float, optional
         Seconds the ledger writer waits for the database.
+    scheduler_timeout : float, optional
+        Seconds to wait for ``scheduler`` to answer and for a worker to join it (default
+        ``CRM_LAB_SCHEDULER_TIMEOUT``, else 10); then :class:`SchedulerError`, before anything
+        runs.
     """
     if jobs < 1:
         raise SpecError(f"jobs must be >= 1, got {jobs}")
@@ -90,10 +104,16 @@ def run_batch(
     db_path = Path(db_path).resolve()
     with reading(db_path) as con:
         fingerprint = input_fingerprint(con)
-    batch_id = new_run_id(f"batch-{spec.name}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    planned = [_with_batch_parameters(run, spec, db_path, out_dir) for run in selected]
-    outcomes = _execute(planned, out_dir, jobs, scheduler)
+    # Reach the scheduler before writing anything: an unreachable one leaves no trace.
+    client = connect_scheduler(scheduler, scheduler_timeout) if scheduler and selected else None
+    try:
+        batch_id = new_run_id(f"batch-{spec.name}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        planned = [_with_batch_parameters(run, spec, db_path, out_dir) for run in selected]
+        outcomes = _execute(planned, out_dir, jobs, client)
+    finally:
+        if client is not None:
+            client.close()
     for outcome in outcomes:
         outcome["batch_id"] = batch_id
         outcome["input_fingerprint"] = fingerprint
@@ -123,8 +143,27 @@ def run_batch(
 
 
 def ingest_only(out_dir: str | os.PathLike, db_path: str | os.PathLike = DEFAULT_DB) -> str:
-    """Write a batch's results that were kept on disk because the database was busy."""
-    return ingest(Path(db_path).resolve(), Path(out_dir).resolve(), [])
+    """Write a batch's results that were kept on disk because the database was busy.
+
+    ``out_dir`` is a batch's output folder (``reports/<pipeline>``): refused with a message when
+    it does not exist or holds no batch output; a folder whose batch was recorded when it ran
+    has nothing to ingest, and says so."""
+    folder = Path(out_dir)
+    example = "name a batch's output folder, e.g. reports/weekly"
+    if not folder.exists():
+        raise InvalidArgument(f"--ingest {out_dir}: no such folder; {example}")
+    if not folder.is_dir():
+        raise InvalidArgument(f"--ingest {out_dir}: not a folder; {example}")
+    folder = folder.resolve()
+    manifest = read_manifest(folder)
+    if not (folder / PENDING).exists():
+        if manifest is None:
+            raise InvalidArgument(
+                f"--ingest {out_dir}: holds no batch output (no batch.json or {PENDING}); {example}"
+            )
+        return (f"nothing to ingest: {out_dir} has no pending ledger ({PENDING}); its batch "
+                f"{manifest['batch_id']} was recorded in {manifest.get('db_path', 'its database')} when it ran")
+    return ingest(Path(db_path).resolve(), folder, [])
 
 
 def _stale_reason(record: dict[str, Any], parameters: dict[str, Any], fingerprint: str) -> str | None:
@@ -169,18 +208,18 @@ def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_
     }
 
 
-def _execute(planned: list[dict[str, Any]], out_dir: Path, jobs: int, scheduler: str | None) -> list[dict[str, Any]]:
+def _execute(planned: list[dict[str, Any]], out_dir: Path, jobs: int, client=None) -> list[dict[str, Any]]:
+    """Run the planned notebooks on ``client`` (a Dask client) or else the local process pool."""
     if not planned:
         return []
     progress = _Progress(len(planned))
     outcomes = []
-    if scheduler:
-        from distributed import Client, as_completed as dask_completed
+    if client is not None:
+        from distributed import as_completed as dask_completed
 
-        with Client(scheduler) as client:
-            futures = [client.submit(execute_run, pure=False, key=f"crm-lab-{p['name']}-{os.getpid()}", **p) for p in planned]
-            for future in dask_completed(futures):
-                outcomes.append(progress.done(future.result().to_dict()))
+        futures = [client.submit(execute_run, pure=False, key=f"crm-lab-{p['name']}-{os.getpid()}", **p) for p in planned]
+        for future in dask_completed(futures):
+            outcomes.append(progress.done(future.result().to_dict()))
     else:
         # Processes, not threads: papermill changes the working directory while it runs.
         context = multiprocessing.get_context("spawn")
@@ -189,6 +228,59 @@ def _execute(planned: list[dict[str, Any]], out_dir: Path, jobs: int, scheduler:
             for future in as_completed(futures):
                 outcomes.append(progress.done(future.result().to_dict()))
     return sorted(outcomes, key=lambda o: o["name"])
+
+
+def _scheduler_timeout(given: float | None) -> float:
+    if given is not None:
+        return float(given)
+    text = os.environ.get("CRM_LAB_SCHEDULER_TIMEOUT")
+    if not text:
+        return SCHEDULER_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SchedulerError(f"CRM_LAB_SCHEDULER_TIMEOUT must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def connect_scheduler(address: str, timeout: float | None = None):
+    """A :class:`distributed.Client` on ``address`` with at least one worker, or
+    :class:`SchedulerError` saying what to do, within ``timeout`` seconds each for the connection
+    and for a worker."""
+    from distributed import Client
+    from distributed.comm import get_address_host_port, parse_address
+    from distributed.comm.registry import get_backend
+
+    seconds = _scheduler_timeout(timeout)
+    local = "or leave out --scheduler to run on this machine's process pool (--jobs)"
+    # ``address`` as given (not a resolved form), so the user recognises it.
+    try:
+        scheme, _ = parse_address(address, strict=False)
+        get_backend(scheme)
+        if scheme != "inproc":  # an in-process scheduler's address has no port
+            get_address_host_port(address)
+    except ValueError as error:
+        raise SchedulerError(
+            f"--scheduler {address}: not a Dask scheduler address ({error}); give tcp://HOST:PORT; {local}"
+        ) from None
+    try:
+        client = Client(address, timeout=seconds)
+    except OSError:
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler at {address} (no answer within {seconds:g} s): check the address, or "
+            f"start the scheduler (`dask scheduler`) and a worker (`dask worker {address}`); {local}"
+        ) from None
+    try:
+        client.wait_for_workers(1, timeout=seconds)
+    except (OSError, TimeoutError):
+        client.close()
+        raise SchedulerError(
+            f"the Dask scheduler at {address} has no worker (none joined within {seconds:g} s): start one with "
+            f"`dask worker {address}`; {local}"
+        ) from None
+    return client
 
 
 class _Progress:
