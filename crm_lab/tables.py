@@ -1,6 +1,6 @@
 """Result frames as tables a manager reads: money in whole units with thousands separators,
 probabilities as percentages, other numbers to a sensible precision, no dtype row, long frames
-cut to their head and tail.
+cut to their head and tail, and an empty frame saying "no rows" under its header.
 
 Notebooks call ``display(table(frame, money=[...], percent=[...]))``; the frame itself is
 unchanged, so the numbers stay exact for anyone who reads them from the frame or from SQL.
@@ -95,6 +95,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         head, tail = self.shown()
+        if self.frame.height == 0:  # the header alone would read as a table that failed to fill
+            return f'{frame_html(head, self.formats)}<p class="crm-lab-table-note">no rows</p>'
         if tail is None:
             return frame_html(head, self.formats)
         table = frame_html(pl.concat([head, tail]), self.formats, gap_after=head.height)
@@ -108,7 +110,8 @@ class Table:
                 cells.append(["…"] * self.frame.width)
             cells.append([self.formats.get(n, number)(v) if v is not None else "" for n, v in zip(self.frame.columns, row)])
         widths = [max(len(r[i]) for r in cells) for i in range(self.frame.width)]
-        return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in cells)
+        text = "\n".join("  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in cells)
+        return text + "\n(no rows)" if self.frame.height == 0 else text
 
 
 def table(
