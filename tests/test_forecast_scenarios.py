@@ -28,6 +28,7 @@ def test_a_yaml_file_holds_one_scenario_or_a_list(tmp_path):
 
 @pytest.mark.parametrize("source, message", [
     ({"win_rate": -1}, "scenario win_rate must be >= 0, got -1"),
+    ({"new_pipeline": 1e6}, r"^scenario new_pipeline must be at most 100 \(times the rate of new-pipeline wins\), got 1000000.0$"),
     ({"slip_days": "soon"}, "scenario slip_days must be a number, got 'soon'"),
     ({"colour": "red"}, "scenario knob 'colour' is unknown"),
     ({"stage_win_rate": [1, 2]}, "stage_win_rate must map stages to multipliers"),

@@ -16,7 +16,9 @@ A scenario file holds one scenario (a mapping), a list of them, or ``{scenarios:
       - {rep: rep-0011, deals: reassign, to: rep-0002}
 
 Every knob at its neutral value (1, 0, nothing listed) is the baseline exactly: same random
-numbers, same results. Win probabilities are capped at 1 after a multiplier.
+numbers, same results. Win probabilities are capped at 1 after a multiplier (a new deal's too,
+so ``win_rate`` scales new-pipeline wins by at most 1 / its win probability); ``new_pipeline``
+is at most 100.
 
 Examples
 --------
@@ -40,6 +42,7 @@ import yaml
 from crm_lab.errors import InvalidArgument
 
 REMOVAL_MODES = ("reassign", "lose")
+MAX_NEW_PIPELINE = 100.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,13 @@ class Scenario:
         for key in ("win_rate", "deal_size", "new_pipeline"):
             if key in values:
                 out[key] = _number(key, values[key], positive=True)
+        if out.get("new_pipeline", 1.0) > MAX_NEW_PIPELINE:
+            # Each new-pipeline win is drawn one by one: a thousandfold rate is a typo that would
+            # draw billions of wins, not a what-if.
+            raise InvalidArgument(
+                f"scenario new_pipeline must be at most {MAX_NEW_PIPELINE:g} (times the rate of new-pipeline wins), "
+                f"got {values['new_pipeline']!r}"
+            )
         if "slip_days" in values:
             out["slip_days"] = _number("slip_days", values["slip_days"])
         if "stage_win_rate" in values:
