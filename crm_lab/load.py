@@ -148,9 +148,10 @@ def load(
     Raises
     ------
     LoadError
-        A file as a whole cannot be loaded (missing, unreadable, empty, not UTF-8, unknown
+        A file as a whole cannot be loaded (missing, unreadable, 0 bytes, not UTF-8, unknown
         table, missing required column), or ``strict`` and a row was rejected. The database is
-        left exactly as it was.
+        left exactly as it was; one this load created is removed. A file of no rows (a CSV
+        header alone) is no error: it loads nothing, and its report's ``empty`` says so.
     """
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)

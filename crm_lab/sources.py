@@ -1,6 +1,7 @@
 """Input files for a load: which table each file feeds, its format, a fingerprint, and its rows as
 a raw DuckDB temp table with 1-based line numbers. Problems with a file as a whole (missing,
-unreadable, empty, not UTF-8, unknown table, missing required column) raise LoadError naming it."""
+unreadable, 0 bytes, not UTF-8, unknown table, missing required column) raise LoadError naming
+it; a file of no rows (a CSV header alone) is refused only where the caller needs rows."""
 
 from __future__ import annotations
 
@@ -324,8 +325,7 @@ def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     rejects = f"{temp_table}_misread"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS "
-        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true, "
-        f"max_line_size = {CSV_MAX_LINE_BYTES}, store_rejects = true, "
+        f"SELECT * FROM read_csv({_literal(item.name)}, all_varchar = true, header = true, store_rejects = true, "
         f"rejects_table = {_literal(rejects)}, rejects_scan = {_literal(rejects + '_scan')})"
     )
     try:
@@ -344,9 +344,9 @@ def _view_csv(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str, 
     con.execute(f"CREATE OR REPLACE TEMP VIEW {temp_table} AS {_numbered(con, item, temp_table, header=True, skipped=skipped)}")
 
 
-# The longest CSV record DuckDB's reader takes: its default. A larger limit loads a longer value
-# but costs memory on every CSV read (measured on a 300 MB file: +100 MB of peak memory at 4 MB,
-# +200 MB at 8 MB), for a record few exports have; Parquet has no such limit.
+# The longest CSV record DuckDB's reader takes (its max_line_size, left at the default). A larger
+# limit loads a longer value but costs memory on every CSV read (measured on a 300 MB file: +100 MB
+# of peak memory at 4 MB, +200 MB at 8 MB), for a record few exports have; Parquet has no limit.
 CSV_MAX_LINE_BYTES = 2_000_000
 
 
@@ -451,7 +451,10 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str
     con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS SELECT {marker} AS {_NOT_OBJECT}{columns} FROM {source}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_numbered AS {_numbered(con, item, temp_table, header=False)}")
     _drop_rows(con, temp_table)
-    not_objects = f"SELECT _line, {_NOT_OBJECT} FROM {temp_table}_numbered WHERE {_NOT_OBJECT} IS NOT NULL ORDER BY _line"
+    # The numbered rows become the rows behind a view of the objects (a rename, not a copy),
+    # which drop_staged removes with the view.
+    con.execute(f"ALTER TABLE {temp_table}_numbered RENAME TO {temp_table}_rows")
+    not_objects = f"SELECT _line, {_NOT_OBJECT} FROM {temp_table}_rows WHERE {_NOT_OBJECT} IS NOT NULL ORDER BY _line"
     if ragged is None:
         first = con.sql(f"{not_objects} LIMIT 1").fetchall()
         if first:
@@ -459,10 +462,9 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str
     else:
         con.execute(f"INSERT INTO {ragged} SELECT _line, {_NOT_OBJECT}, {_literal(NOT_AN_OBJECT)} FROM ({not_objects})")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {temp_table} AS "
-        f"SELECT * EXCLUDE ({_NOT_OBJECT}) FROM {temp_table}_numbered WHERE {_NOT_OBJECT} IS NULL"
+        f"CREATE OR REPLACE TEMP VIEW {temp_table} AS "
+        f"SELECT * EXCLUDE ({_NOT_OBJECT}) FROM {temp_table}_rows WHERE {_NOT_OBJECT} IS NULL"
     )
-    con.execute(f"DROP TABLE {temp_table}_numbered")
 
 
 NOT_AN_OBJECT = "not a JSON object"
