@@ -44,7 +44,7 @@ def record_start_lines(path: Path, records: int, *, header: bool, fmt: str) -> n
     when record k starts on line k (+1 with a ``header``).
 
     None also when this reading of the file does not find the same number of records as DuckDB
-    (a CSV dialect it does not share, a field over Python's csv size limit): the record numbers
+    (a CSV dialect it does not share): the record numbers
     are then the best line numbers there are."""
     line_breaks, last_byte = _count_line_breaks(path)
     lines = line_breaks + (0 if last_byte in (b"\n", b"") else 1)
@@ -68,15 +68,21 @@ def _count_line_breaks(path: Path) -> tuple[int, bytes]:
 
 def _csv_starts(path: Path, header: bool) -> np.ndarray:
     starts = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        if header:
-            next(reader, None)
-        end = reader.line_num  # the last line of the previous record (or blank line)
-        for row in reader:
-            if row:  # DuckDB skips blank lines; csv gives them as []
-                starts.append(end + 1)
-            end = reader.line_num
+    # A value as long as DuckDB reads (a record up to 2 MB) is over csv's default field limit.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, path.stat().st_size + 1))
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            if header:
+                next(reader, None)
+            end = reader.line_num  # the last line of the previous record (or blank line)
+            for row in reader:
+                if row:  # DuckDB skips blank lines; csv gives them as []
+                    starts.append(end + 1)
+                end = reader.line_num
+    finally:
+        csv.field_size_limit(limit)
     return np.asarray(starts, dtype=np.int64)
 
 

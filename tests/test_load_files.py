@@ -341,3 +341,13 @@ def test_other_crm_deals_loaded_natively_says_to_import_with_a_mapping(db, tmp_p
 def test_native_file_missing_a_key_column_gets_no_hint(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,name,stage", "c1,A,proposal")
     assert refused(db, path) == f"{path} line 1: missing required column deal_id for table deals"
+
+
+def test_long_value_does_not_shift_the_lines_of_rejects_after_a_blank_line(db, tmp_path):
+    long_name = "z" * 500_000  # under DuckDB's limit, over Python csv's default field limit
+    path = write_csv(
+        tmp_path / "deals.csv", DEALS_HEADER, "c1,d1,n,proposal,1", "", f"c1,d2,{long_name},proposal,2", "c1,d3,n,proposal,abc"
+    )
+    report = load(db, [path])
+    assert (report.rows_read, report.rows_rejected) == (3, 1)
+    assert query(db, "SELECT line, column_name, value FROM load_rejects") == [(5, "amount", "abc")]
