@@ -106,7 +106,8 @@ def parameterized_copy(notebook: Path, parameters: dict[str, Any], out_dir: Path
 
     if not notebook.is_file():
         raise InvalidArgument(f"notebook {notebook} does not exist")
-    check_parameters("crm-lab dashboard", notebook, parameters, papermill.inspect_notebook(str(notebook)))
+    # No prefix of our own: the command line puts "crm-lab dashboard:" before every message.
+    check_parameters(None, notebook, parameters, papermill.inspect_notebook(str(notebook)))
     filled = parameterize_notebook(load_notebook_node(str(notebook)), parameters)
     target = out_dir / notebook.name
     nbformat.write(filled, target)
@@ -129,6 +130,21 @@ def dashboard_parameters(db_path: str | os.PathLike | None, company: str | None,
     return parameters
 
 
+def check_company(parameters: dict[str, Any]) -> None:
+    """Open the database the notebook will read (``db_path``, else the default one) for the
+    ``company`` it is given, as the notebook does, so an unknown company is refused here, with the
+    companies the database knows, rather than as an error cell on the page after the server starts."""
+    company = parameters.get("company")
+    if company is None:
+        return
+    if not isinstance(company, str):
+        raise InvalidArgument(f"company must be a company id (text), got {type(company).__name__} {company!r}")
+    from crm_lab.workbench import open_workbench
+
+    with open_workbench(parameters.get("db_path"), company):
+        pass
+
+
 def run_server(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
     """Run a server in the foreground until it exits or the user presses Ctrl-C."""
     server = subprocess.Popen(command, env=env or offline_environment(), cwd=cwd)
@@ -144,6 +160,7 @@ def serve_dashboard(db_path: str | os.PathLike | None, *, company: str | None = 
     values = dashboard_parameters(db_path, company, parameters or {})
     with tempfile.TemporaryDirectory(prefix="crm-lab-dashboard-") as scratch:
         served = parameterized_copy(Path(notebook), values, Path(scratch))
+        check_company(values)
         print(f"crm-lab dashboard: serving {notebook.name} on http://{HOST}:{port}/ (Ctrl-C stops it)", flush=True)
         return run_server(dashboard_command(served, port=port, open_browser=open_browser), cwd=Path(scratch))
 

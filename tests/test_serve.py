@@ -19,6 +19,7 @@ from crm_lab.serve import (
     dashboard_parameters,
     lab_command,
     lab_environment,
+    check_company,
     offline_environment,
     parameterized_copy,
     parse_assignments,
@@ -53,8 +54,8 @@ def test_the_served_copy_carries_papermills_injected_parameters(tmp_path):
 
 
 @pytest.mark.parametrize("parameters, message", [
-    ({"trails": 500}, "crm-lab dashboard: parameter 'trails' is not in .*06_what_if.ipynb's parameters cell"),
-    ({"trials": "many"}, "crm-lab dashboard: parameter 'trials' should be int like the notebook's default 2000"),
+    ({"trails": 500}, "^parameter 'trails' is not in .*06_what_if.ipynb's parameters cell"),
+    ({"trials": "many"}, "^parameter 'trials' should be int like the notebook's default 2000"),
 ])
 def test_parameters_the_notebook_does_not_declare_are_refused(tmp_path, parameters, message):
     with pytest.raises(InvalidArgument, match=message):
@@ -117,3 +118,35 @@ def test_lab_points_notebooks_without_a_db_path_at_its_database(tmp_path, monkey
     assert default_database() == Path("/somewhere/else.duckdb")
     monkeypatch.delenv("CRM_LAB_DB")
     assert default_database() == sample_database()
+
+
+DECLARED = ("db_path, company, as_of, horizon, trials, seed, test_days, capacity_hours, hours_per_lead, cost_per_lead, "
+            "replicates, time_limit")
+
+
+def test_the_cli_says_crm_lab_dashboard_once_before_a_parameter_error():
+    done = subprocess.run([sys.executable, "-m", "crm_lab", "dashboard", "--sample", "-p", "trails=5", "--no-browser"],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"crm-lab dashboard: parameter 'trails' is not in {WHAT_IF_NOTEBOOK}'s parameters cell "
+                           f"(it declares: {DECLARED})\n")
+
+
+def test_an_unknown_company_is_refused_before_the_server_starts(tmp_path):
+    from crm_lab.workbench import sample_database
+    from tests.conftest import query
+
+    db = tmp_path / "crm.duckdb"
+    db.write_bytes(sample_database().read_bytes())
+    known = ", ".join(c for (c,) in query(db, "SELECT company_id FROM companies UNION SELECT company_id FROM events ORDER BY 1"))
+    for option in (["--company", "zz"], ["-p", "company=zz"]):
+        done = subprocess.run([sys.executable, "-m", "crm_lab", "dashboard", "--db", str(db), *option, "--no-browser",
+                               "--port", "1"], capture_output=True, text=True, timeout=120)
+        # Refused before the server starts: no "serving ..." line, no server output, status 2.
+        assert (done.returncode, done.stdout) == (2, ""), done.stderr
+        assert done.stderr == f"crm-lab dashboard: company 'zz' is not in {db}: known companies are {known}\n"
+    with pytest.raises(InvalidArgument) as refused:
+        check_company({"db_path": str(db), "company": 7})
+    assert str(refused.value) == "company must be a company id (text), got int 7"
+    check_company({"db_path": str(db), "company": "c1"})  # a known company passes
+    check_company({})  # no company: the notebook takes the first

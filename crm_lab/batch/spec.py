@@ -128,21 +128,24 @@ def _expand(path: Path, index: int, entry: Any, shared: dict, timeout: int, decl
     return runs
 
 
-def check_parameters(where: str, notebook: Path, given: dict, accepted: dict) -> None:
+def check_parameters(where: str | None, notebook: Path, given: dict, accepted: dict) -> None:
     """Every given parameter is declared by the notebook (``papermill.inspect_notebook``) and has
-    its default's type; the error names ``where``, the parameter and what the notebook declares."""
+    its default's type; the error names ``where`` (e.g. the spec and run; None when the caller
+    adds its own prefix, as the command line's ``crm-lab dashboard:``), the parameter and what
+    the notebook declares."""
+    prefix = f"{where}: " if where else ""
     if not accepted:
-        raise SpecError(f"{where}: {notebook} has no cell tagged 'parameters'")
+        raise SpecError(f"{prefix}{notebook} has no cell tagged 'parameters'")
     for key, value in given.items():
         if key not in accepted:
             raise SpecError(
-                f"{where}: parameter {key!r} is not in {notebook}'s parameters cell "
+                f"{prefix}parameter {key!r} is not in {notebook}'s parameters cell "
                 f"(it declares: {', '.join(accepted)})"
             )
         expected = _declared_type(accepted[key])
         if not _type_matches(expected, value):
             raise SpecError(
-                f"{where}: parameter {key!r} should be {expected} like the notebook's default "
+                f"{prefix}parameter {key!r} should be {expected} like the notebook's default "
                 f"{accepted[key]['default']}, got {type(value).__name__} {value!r}"
             )
         if key in INSTANT_PARAMETERS and value is not None:
@@ -150,7 +153,7 @@ def check_parameters(where: str, notebook: Path, given: dict, accepted: dict) ->
             try:
                 to_instant(value, key)
             except InvalidArgument as error:
-                raise SpecError(f"{where}: {error}") from None
+                raise SpecError(f"{prefix}{error}") from None
 
 
 def _declared_type(declared: dict) -> str:
