@@ -19,7 +19,7 @@ from crm_lab.batch.execute import execute_run
 from crm_lab.batch.ledger import PENDING, ingest, ledger_rows, read_manifest, write_manifest
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
-from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.db import DEFAULT_DB, reading, require_database
 from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.runs import input_fingerprint, new_run_id
 
@@ -148,6 +148,7 @@ def ingest_only(out_dir: str | os.PathLike, db_path: str | os.PathLike = DEFAULT
     ``out_dir`` is a batch's output folder (``reports/<pipeline>``): refused with a message when
     it does not exist or holds no batch output; a folder whose batch was recorded when it ran
     has nothing to ingest, and says so."""
+    require_database(db_path)  # as every command that reads data: a missing database first
     folder = Path(out_dir)
     example = "name a batch's output folder, e.g. reports/weekly"
     if not folder.exists():
