@@ -177,7 +177,16 @@ def enable_sql_magic(workbench: Workbench) -> None:
     shell = get_ipython()
     if shell is None:
         raise RuntimeError("enable_sql_magic works inside IPython or Jupyter")
-    shell.run_line_magic("load_ext", "sql")
+    import sql.magic
+
+    # jupysql looks for its settings in the nearest pyproject.toml, and without the toml package
+    # prints an install hint into the notebook. crm_lab sets every setting it needs just below,
+    # so the lookup is skipped while the extension loads.
+    lookup, sql.magic.load_SqlMagic_configs = sql.magic.load_SqlMagic_configs, lambda ip: None
+    try:
+        shell.run_line_magic("load_ext", "sql")
+    finally:
+        sql.magic.load_SqlMagic_configs = lookup
     shell.run_line_magic("config", "SqlMagic.autopolars = True")
     shell.run_line_magic("config", "SqlMagic.displaycon = False")
     shell.run_line_magic("config", "SqlMagic.feedback = 0")

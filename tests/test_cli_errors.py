@@ -156,16 +156,15 @@ def test_forecast_a_few_days_after_the_data_ends_still_runs(world):
 SWEEP = ["--capacity-hours", "100", "--hours-per-lead", "1", "--cost-per-lead", "10", "--company", "c1"]
 
 
-def test_sweep_leads_after_the_lead_data_says_move_as_of_earlier(world, capsys):
+def test_sweep_leads_after_the_data_ends_is_refused_like_a_forecast(world, capsys):
     _, db = world
-    (first, last, latest), = query(db, "SELECT min(created_at)::DATE, max(created_at)::DATE, "
-                                       "(max(created_at) + INTERVAL 30 DAY)::DATE FROM lead_history WHERE company_id = 'c1'")
+    (first, last), = query(db, "SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE "
+                               "FROM events WHERE company_id = 'c1'")
     status, out, err = run(capsys, "sweep-leads", "--db", str(db), "--as-of", "2030-07-01", *SWEEP)
     assert (status, out) == (2, "")
     assert err == (
-        "crm-lab sweep-leads: company c1: no lead was created between 2030-03-03 00:00 and 2030-06-01 00:00 "
-        "(as_of - maturity_days), so there is nothing to sweep: as_of is past the lead data "
-        f"(created {first} to {last}); move as_of earlier, to {latest} or before"
+        f"crm-lab sweep-leads: company c1: as_of 2030-07-01: after the data ends (the event log spans {first} to {last}); "
+        f"sweep as of at most 7 days after {last}, or load and replay newer events"
     )
 
 

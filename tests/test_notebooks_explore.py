@@ -85,9 +85,6 @@ def test_results_are_report_tables_with_separators_and_percentages_and_no_dtype_
             assert "shape: (" not in shown and "---" not in shown, shown  # polars' own repr and dtype row
 
 
-@pytest.mark.xfail(strict=True, reason="jupysql prints this when %load_ext finds the repo's pyproject.toml without "
-                                       "the toml package; crm_lab.workbench.enable_sql_magic must skip jupysql's "
-                                       "user-config lookup (see the report on notebook 01)")
 def test_no_jupysql_config_notice_in_the_output(executed):
     for found in executed["c1"]:
         for output in found.get("outputs", []):

@@ -161,6 +161,16 @@ def test_threshold_panel_picks_the_best_cutoff_again_for_another_capacity(study)
     assert panel.memo.computed == 1
 
 
+def test_threshold_panel_says_why_it_routes_nobody(study):
+    panel = ThresholdPanel(study)
+    per_lead = study.settings.hours_per_lead
+    panel.controls["capacity_hours"].value = per_lead / 2
+    _, choice = panel.table()
+    assert choice.routes_nobody
+    assert (f"route nobody (capacity {per_lead / 2:g} h admits no lead at {per_lead:g} h per lead)"
+            in panel.best.value)
+
+
 def test_threshold_panel_without_a_capacity_limit(study):
     panel = ThresholdPanel(study)
     panel.controls["capacity_hours"].value = 0.0

@@ -89,7 +89,8 @@ class ThresholdPanel(Panel):
         def rechoose() -> tuple[pl.DataFrame, CutoffChoice]:
             fits = pl.lit(True) if capacity is None else pl.col("workload_hours") <= capacity
             table = self.result.table.with_columns(within_capacity=fits)
-            choice = best_cutoff(table, self.result.settings.objective, beta=self.result.settings.beta)
+            choice = best_cutoff(table, self.result.settings.objective, beta=self.result.settings.beta,
+                                 capacity_hours=capacity)
             return table.with_columns(is_chosen=pl.col("threshold") == choice.threshold), choice
 
         return self.memo.get(capacity, rechoose)
@@ -105,7 +106,7 @@ class ThresholdPanel(Panel):
             objective = self.result.settings.objective
             self.best.value = (
                 f"<p>Best for {objective} within {self._capacity_label()}: "
-                + ("route nobody" if choice.routes_nobody else
+                + (f"route nobody ({choice.nobody_reason})" if choice.routes_nobody else
                    f"cut-off {choice.threshold:.4g}, {choice.routed:,} leads, {objective} "
                    f"{format_objective(objective, choice.value)}")
                 + "</p>"
