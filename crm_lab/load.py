@@ -18,12 +18,12 @@ from pathlib import Path
 import duckdb
 
 from crm_lab import __version__
-from crm_lab.contract import EVENT_INPUT_COLUMNS, EVENT_TABLE
+from crm_lab.contract import EVENT_TABLE
 from crm_lab.db import DEFAULT_DB, transaction
 from crm_lab.errors import LoadError
 from crm_lab.ingest_events import ingest
 from crm_lab.ingest_events import parse as parse_events
-from crm_lab.schema import Column, ensure_schema, table_spec
+from crm_lab.schema import ensure_schema, input_columns, table_spec
 from crm_lab.sources import (
     NO_ROWS,
     InputFile,
@@ -233,7 +233,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
     staged = stage_raw(con, item, "_raw", lazy=True, ragged="_ragged", empty_ok=True)
     file_columns = staged.columns
     spec = table_spec(item.table)
-    targets = _input_columns(item.table)
+    targets = input_columns(item.table)
     by_lower = {name.lower(): name for name in file_columns}
     source_names = {c.name: by_lower[c.name] for c in targets if c.name in by_lower}
     missing = [c.name for c in targets if c.required and c.name not in source_names]
@@ -303,17 +303,6 @@ def _name_export_fields(con: duckdb.DuckDBPyConnection, load_id: int, inputs: li
                 "UPDATE load_rejects SET column_name = ? WHERE load_id = ? AND file = ? AND table_name = ? AND column_name = ?",
                 [source, load_id, item.name, item.table, column],
             )
-
-
-def _input_columns(table: str) -> list[Column]:
-    """The columns a file supplies. For events: the contract's envelope, payload read as text
-    (ingest validates it as JSON itself, to quarantine rather than reject a bad payload)."""
-    columns = table_spec(table).columns
-    if table != EVENT_TABLE:
-        return list(columns)
-    return [
-        Column(c.name, "VARCHAR", False) if c.name == "payload" else c for c in columns if c.name in EVENT_INPUT_COLUMNS
-    ]
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...],

@@ -13,7 +13,7 @@ from importlib.resources import files
 
 import duckdb
 
-from crm_lab.contract import BOOKKEEPING_TABLES, LOADABLE_TABLES
+from crm_lab.contract import BOOKKEEPING_TABLES, EVENT_INPUT_COLUMNS, EVENT_TABLE, LOADABLE_TABLES
 
 _KEY_COMMENT = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
 
@@ -63,3 +63,14 @@ def table_spec(table: str) -> TableSpec:
     finally:
         con.close()
     return TableSpec(table, key, tuple(Column(name, sql_type, required) for name, sql_type, required in rows))
+
+
+def input_columns(table: str) -> list[Column]:
+    """The columns a file supplies. For events: the contract's envelope, payload read as text
+    (ingest validates it as JSON itself, to quarantine rather than reject a bad payload)."""
+    columns = table_spec(table).columns
+    if table != EVENT_TABLE:
+        return list(columns)
+    return [
+        Column(c.name, "VARCHAR", False) if c.name == "payload" else c for c in columns if c.name in EVENT_INPUT_COLUMNS
+    ]

@@ -22,7 +22,8 @@ import polars as pl
 from crm_lab.contract import LOADABLE_TABLES
 from crm_lab.errors import LoadError
 from crm_lab.file_lines import lines_at, long_line, read_chunks, record_start_lines
-from crm_lab.schema import table_spec
+from crm_lab.schema import input_columns, table_spec
+from crm_lab.typing_checks import quote_ident
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -442,13 +443,21 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str
     repeated = sorted({key for key in lowered if lowered.count(key) > 1})
     if repeated:
         raise LoadError(f"{item.name}: column {repeated[0]!r} appears more than once (names are case-insensitive)")
+    # The sample names the columns, except a contract column whose key first shows after it:
+    # read those too, and keep the ones some line has (a key holding only nulls reads as absent).
+    unsampled = [c.name for c in input_columns(item.table) if c.name not in lowered] if item.table in LOADABLE_TABLES else []
     # The first character tells an object without parsing the line again (json_type would).
     marker = f"CASE WHEN NOT starts_with(ltrim(CAST(json AS VARCHAR), ' ' || chr(9) || chr(13)), '{{') THEN CAST(json AS VARCHAR) END"
     columns = ""
     if keys:
-        shape = json.dumps({key: "JSON" if key.lower() == "payload" else "VARCHAR" for key in keys})
+        shape = json.dumps({key: "JSON" if key.lower() == "payload" else "VARCHAR" for key in keys + unsampled})
         columns = f", unnest(json_transform(json, {_literal(shape)}))"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_rows AS SELECT {marker} AS {_NOT_OBJECT}{columns} FROM {source}")
+    if keys and unsampled:
+        counts = con.sql(f"SELECT {', '.join(f'count({quote_ident(c)})' for c in unsampled)} FROM {temp_table}_rows").fetchall()[0]
+        for name, count in zip(unsampled, counts):
+            if not count:
+                con.execute(f"ALTER TABLE {temp_table}_rows DROP COLUMN {quote_ident(name)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {temp_table}_numbered AS {_numbered(con, item, temp_table, header=False)}")
     _drop_rows(con, temp_table)
     # The numbered rows become the rows behind a view of the objects (a rename, not a copy),

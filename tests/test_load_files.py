@@ -14,7 +14,7 @@ import pytest
 from crm_lab.errors import LoadError
 from crm_lab.importers import import_export
 from crm_lab.load import load
-from crm_lab.sources import CSV_MAX_LINE_BYTES
+from crm_lab.sources import CSV_MAX_LINE_BYTES, JSONL_SAMPLE
 from tests.conftest import query, snapshot, write_csv, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -152,6 +152,18 @@ def test_json_lines_payload_keeps_null_and_values_stay_text(db, tmp_path):
     )
     load(db, [path])
     assert query(db, "SELECT seq, list_sort(payload_keys), payload FROM events") == [(1, ["amount", "name"], '{"amount":10.5,"name":null}')]
+
+
+def test_json_lines_contract_column_first_seen_past_the_sample_is_loaded(db, tmp_path):
+    # The columns come from the keys of the first JSONL_SAMPLE lines; a contract column whose key
+    # shows only later must still load, not vanish without a word.
+    plain = [{"company_id": "c1", "deal_id": f"d{i}", "amount": "10.00"} for i in range(JSONL_SAMPLE)]
+    late = {"company_id": "c1", "deal_id": "late", "amount": "20.00", "lost_reason": "price", "stage": "lost"}
+    path = write_jsonl(tmp_path / "deals.jsonl", *plain, late)
+    report = load(db, [path])
+    assert query(db, "SELECT count(*), count(lost_reason), max(lost_reason), max(stage) FROM deals") == [
+        (JSONL_SAMPLE + 1, 1, "price", "lost")]
+    assert report.files[0].ignored_columns == ()
 
 
 def test_json_lines_key_written_two_ways_is_refused(db, tmp_path):
