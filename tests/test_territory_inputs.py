@@ -168,3 +168,68 @@ def test_a_new_rep_given_twice_is_refused_saying_so(sample_db):
         run_territory_command(parse("--db", str(sample_db), "--company", "c2", "--add-rep", "n1:50:8:1600",
                                     "--add-rep", "n1:51:9:1600", "--dry-run"))
     assert str(caught.value) == "add_rep: rep 'n1' is given twice; give each new rep once"
+
+
+# ------------------------------------------------------------ reports: diagnosis, soft plan, charts
+
+def test_a_time_limit_without_a_single_cause_is_still_diagnosed(monkeypatch):
+    from crm_lab.territory import model
+    from crm_lab.territory.solve import SolveOutcome
+
+    real = model._solve
+
+    def hard_times_out(rules, settings, options, *, relax, start):
+        if not relax:
+            return SolveOutcome("time_limit", "highs", "time limit", False, None, None, None, 5.0,
+                                "no feasible solution found within the time limit of 5 s (infeasibility not proven)"), None
+        return real(rules, settings, options, relax=relax, start=start)
+
+    monkeypatch.setattr(model, "_solve", hard_times_out)
+    plan = plan_territories(tiny(), TerritorySettings(tolerance=0.5, potential_tolerance=math.inf),
+                            SolverOptions(time_limit=5))
+    assert (plan.status, plan.kind) == ("time_limit", "soft")
+    assert plan.diagnosis == [
+        "no single rule is impossible on its own, but no plan keeping them all was found within the time limit of 5 s: "
+        "a longer time limit may find one; the soft plan's violations show which rules are tightest"
+    ]
+
+
+def test_the_soft_plan_breaks_least_then_moves_least():
+    # r2 can carry only 100 h of the 200 h its band asks: some violation is unavoidable. The
+    # least is one account moved (r1 300 h, r2 100 h: each 50% off its band); a second move
+    # would break r2's capacity too, although every account is far nearer r2's home.
+    data = TerritoryData(
+        account_ids=["a1", "a2", "a3", "a4"], account_lat=[10.0] * 4, account_lon=[0.0, 0.1, 0.2, 0.3],
+        workload=[100.0] * 4, potential=[1.0] * 4, current_rep=["r1"] * 4, rep_ids=["r1", "r2"],
+        rep_home_lat=[0.0, 10.0], rep_home_lon=[0.0, 0.0], capacity=[1000.0, 100.0], fte=[1.0, 1.0],
+    )
+    plan = plan_territories(data, TerritorySettings(tolerance=0.0, potential_tolerance=math.inf), FAST)
+    assert (plan.status, plan.kind, plan.summary()["moved"]) == ("infeasible", "soft", 1)
+    assert [v.text for v in plan.violations] == [
+        "r1: workload 300 h is above its band's upper end 200 h by 100 h",
+        "r2: workload 100 h is below its band's lower end 200 h by 100 h",
+    ]
+
+
+def test_the_potential_chart_has_a_grey_band_or_none_in_its_legend():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_hex
+
+    from crm_lab.territory.charts import BAND_COLOUR, balance_bars
+
+    data = tiny()
+    for tolerance, expected in ((math.inf, []), (0.5, [BAND_COLOUR.lower()])):
+        plan = plan_territories(data, TerritorySettings(tolerance=0.5, potential_tolerance=tolerance), FAST)
+        legend = balance_bars(plan, "potential").axes[0].get_legend()
+        colours = [to_hex(handle.get_facecolor()) for text, handle in zip(legend.get_texts(), legend.legend_handles)
+                   if text.get_text() == "band"]
+        assert colours == expected
+
+
+def test_the_command_line_default_gap_is_the_model_default():
+    from crm_lab.territory import command, model
+
+    assert command.PLAN_GAP == model.PLAN_GAP == 0.01
+    assert parse("--company", "c1").gap_rel == 0.01

@@ -12,6 +12,7 @@ from crm_lab.territory.metrics import rep_loads
 from crm_lab.territory.model import TerritoryPlan
 
 MOVED_EDGE = "#222222"
+BAND_COLOUR = "#DDDDDD"
 
 
 def _rep_colours(n_reps: int) -> np.ndarray:
@@ -72,8 +73,10 @@ def balance_bars(plan: TerritoryPlan, measure: str = "workload", title: str = ""
     fig, ax = plt.subplots(figsize=(max(7, 0.45 * after.height + 2), 3.8))
     lower = after[f"{measure}_lower"].to_numpy()
     upper = after[f"{measure}_upper"].to_numpy()
-    finite = np.isfinite(upper)
-    ax.bar(x[finite], (upper - lower)[finite], bottom=lower[finite], width=0.9, color="#DDDDDD", label="band", zorder=1)
+    finite = np.isfinite(upper) & np.isfinite(lower)
+    if finite.any():  # no band (e.g. potential unbalanced): no grey bars, and no legend entry for them
+        ax.bar(x[finite], (upper - lower)[finite], bottom=lower[finite], width=0.9, color=BAND_COLOUR, label="band",
+               zorder=1)
     ax.bar(x - 0.2, before[column].to_numpy(), width=0.4, color="#C9A66B", label="today", zorder=2)
     ax.bar(x + 0.2, after[column].to_numpy(), width=0.4, color="#4C72B0", label="plan", zorder=2)
     ax.scatter(x, after[f"{measure}_target"].to_numpy(), marker="_", s=250, color="black", label="target", zorder=3)

@@ -16,6 +16,7 @@ TERRITORY_HELP = (
     "compactness, few moves; prints the solver's honest status, stores the plan by plan_id"
 )
 DEFAULT_ROLES = ("AE",)
+PLAN_GAP = 0.01  # equals crm_lab.territory.model.PLAN_GAP (a test checks)
 
 
 def add_territory_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -49,8 +50,9 @@ def add_territory_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
     parser.add_argument("--no-soft", action="store_true",
                         help="when the rules cannot all hold, report why but do not solve the soft plan")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
-    parser.add_argument("--gap-rel", type=float, default=None,
-                        help="stop at this relative gap (the plan is then reported feasible, with its gap)")
+    parser.add_argument("--gap-rel", type=float, default=PLAN_GAP,
+                        help="stop once the plan is proven within this relative gap of the best possible (the plan "
+                             "is then reported feasible, with its gap; default 0.01, 0 to prove optimality)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0, help="solver random seed (default 0)")
     parser.add_argument("--solver", choices=SOLVER_CHOICES, default="auto",

@@ -8,6 +8,8 @@ combination, and the soft plan's violations (see :mod:`crm_lab.territory.model`)
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from crm_lab.territory.check import _number, rep_sums
@@ -119,10 +121,15 @@ def _accounts_without_rep(data: TerritoryData, settings: TerritorySettings, rule
         if (rules.potential[i] > potential_room * (1 + LIMIT_TOLERANCE)).all():
             best = allowed[np.argmax(potential_room)]
             where = "" if rules.locked_to[i] < 0 else " (it is locked there)"
+            target = rules.potential_band.target[best]
+            needed = math.ceil(1000 * (rules.potential[i] / target - 1)) / 1000 if target > 0 else math.inf
+            tolerance = settings.effective_potential_tolerance
             too_big.append(
                 f"account {accounts[i]} alone has potential {_number(rules.potential[i])}, above the upper end of the "
                 f"potential band of every rep it may go to{where} (largest: {reps[best]}'s "
-                f"{_number(potential_room.max())}); raise the potential tolerance or let potential go unbalanced"
+                f"{_number(potential_room.max())}, its target {_number(target)} + {tolerance:.1%}); raise the potential "
+                f"tolerance to at least {needed:g} (--potential-tolerance {needed:g}), leave potential unbalanced "
+                f"(--potential-tolerance inf), or split the account"
             )
     return _listed(no_rule_rep, "accounts with no rep") + _listed(too_big, "accounts too big for any band")
 

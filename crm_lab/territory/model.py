@@ -12,6 +12,7 @@ first, then the same objective, and every violation is reported by the independe
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
@@ -30,6 +31,23 @@ from crm_lab.territory.solve import OPTIMALITY_GAP, SolveOutcome, SolverOptions,
 
 # Models with more eligible pairs than this are solved in two rounds (see _solve).
 LARGE_MODEL_PAIRS = 20_000
+# Models with more pairs than this (and up to LARGE_MODEL_PAIRS) first get a plan from LP rounding
+# improved by re-optimising a few neighbouring reps at a time (see _improve), within this share of
+# the time limit; the full model then starts from it and only has to confirm the gap.
+MEDIUM_MODEL_PAIRS = 600
+IMPROVE_SHARE = 0.5
+NEIGHBOUR_REPS = 8
+IMPROVE_PASSES = 3
+NEIGHBOURHOOD_SECONDS = 0.5
+NEIGHBOURHOOD_GAP = 1e-3
+IMPROVE_STOP = 2e-3
+# The command line's and plan_territories' default relative gap: the full model stops once its
+# bound shows the plan within 1% of the best possible (status `feasible` with the gap).
+PLAN_GAP = 0.01
+# Soft plan: the violation-only solve gets this share of the time limit; the second solve may
+# break the rules by this much more (relative) in exchange for fewer moves.
+VIOLATION_SHARE = 0.3
+VIOLATION_SLACK = 1e-3
 NEARBY_REPS = 5
 FIRST_ROUND_GAP = 0.005
 UNFREEZE_PER_REP = 5
@@ -37,6 +55,10 @@ UNFREEZE_PER_REP = 5
 SOFT_RULES = ("bands", "capacity", "budgets")
 # Soft model: one unit of total relative violation costs this many times the worst plan's cost.
 SOFT_WEIGHT = 10.0
+NO_SINGLE_CAUSE_TIME = (
+    "no single rule is impossible on its own, but no plan keeping them all was found within the time limit{limit}: "
+    "a longer time limit may find one; the soft plan's violations show which rules are tightest"
+)
 NO_SINGLE_CAUSE = (
     "no single rule is impossible on its own; together they leave no plan (the soft plan shows the least "
     "they must give)"
@@ -171,7 +193,9 @@ def plan_territories(
     settings : TerritorySettings, optional
         Bands, weights, budgets, locks, forbidden pairs, radius (defaults: 10% bands).
     solver : SolverOptions, optional
-        Solver, time limit (per solve: a soft plan takes one more), gap, threads, seed.
+        Solver, time limit (per solve: a soft plan takes one more), gap, threads, seed. The
+        default stops at a proven relative gap of :data:`PLAN_GAP` (1%), reported as ``feasible``
+        with the gap; ``SolverOptions(gap_rel=None)`` tries to prove optimality.
     warm_start : bool
         Start the solver from the current assignment (ignored by it when that breaks a rule).
     soft_relaxes : collection of {"bands", "capacity", "budgets"}
@@ -198,7 +222,7 @@ def plan_territories(
     ['balancing needs at least 2 moves, more than the budget of 1: r1 is 200 h over its workload band; r2 is 200 h under its workload band']
     """
     settings = settings or TerritorySettings()
-    options = solver or SolverOptions()
+    options = solver or SolverOptions(gap_rel=PLAN_GAP)
     relax = frozenset(soft_relaxes)
     if not relax <= set(SOFT_RULES) or not relax:
         raise InvalidArgument(f"soft_relaxes must be a non-empty subset of {', '.join(SOFT_RULES)}; got {sorted(relax)}")
@@ -212,6 +236,9 @@ def plan_territories(
     diagnosis = diagnose(data, settings, rules)
     if not diagnosis and outcome.status == "infeasible":
         diagnosis = [NO_SINGLE_CAUSE]
+    elif not diagnosis:
+        limit = "" if options.time_limit is None else f" of {options.time_limit:g} s"
+        diagnosis = [NO_SINGLE_CAUSE_TIME.format(limit=limit)]
     if not settings.soft_fallback:
         return _no_plan(data, settings, rules, outcome, diagnosis)
     soft_outcome, soft_plan = _solve(rules, settings, options, relax=relax, start=start)
@@ -335,7 +362,28 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
         return SolveOutcome("infeasible", "none", "presolve", False, None, None, None, 0.0,
                             f"{len(nobody)} account(s) cannot go to any rep under these rules"), None
     first_seconds = 0.0
-    if eligible.sum() > LARGE_MODEL_PAIRS:
+    if relax and not isinstance(relax, _Relax):
+        # Soft plan, lexicographically: first the least total relative violation alone, then,
+        # keeping the violation within VIOLATION_SLACK of that, the fewest moves and distance.
+        started = time.perf_counter()
+        share = None if options.time_limit is None else options.time_limit * VIOLATION_SHARE
+        least, first = _solve_once(rules, settings, replace(options, time_limit=share), eligible,
+                                   _Relax(relax, "violation"), start)
+        first_seconds = time.perf_counter() - started
+        if first is not None and least.objective is not None:
+            relax, start = _Relax(relax, "capped", max(least.objective, 0.0)), first
+            if options.time_limit is not None:
+                options = replace(options, time_limit=max(options.time_limit - first_seconds, 1.0))
+    if MEDIUM_MODEL_PAIRS < eligible.sum() <= LARGE_MODEL_PAIRS and options.solver != "cbc" and highs_available():
+        started = time.perf_counter()
+        budget = None if options.time_limit is None else options.time_limit * IMPROVE_SHARE
+        improved = _improve(rules, settings, options, eligible, relax, start, budget)
+        first_seconds = time.perf_counter() - started
+        if improved is not None:
+            start = improved
+        if options.time_limit is not None:
+            options = replace(options, time_limit=max(options.time_limit - first_seconds, 1.0))
+    elif eligible.sum() > LARGE_MODEL_PAIRS:
         half = None if options.time_limit is None else options.time_limit / 2
         first_options = replace(options, time_limit=half, gap_rel=min(options.gap_rel or FIRST_ROUND_GAP, FIRST_ROUND_GAP))
         started = time.perf_counter()
@@ -349,12 +397,37 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
     return replace(outcome, seconds=outcome.seconds + first_seconds), plan
 
 
+class _Relax(frozenset):
+    """The rule families a soft model may break, and its phase: ``violation`` minimises the
+    total relative violation alone; ``capped`` keeps it within ``cap`` (plus VIOLATION_SLACK)
+    and minimises moves, then distance."""
+
+    def __new__(cls, families, phase: str, cap: float | None = None):
+        self = super().__new__(cls, families)
+        self.phase, self.cap = phase, cap
+        return self
+
+
 def _model(rules: Rules, settings: TerritorySettings, eligible: np.ndarray, relax: frozenset) -> _Model:
     """The MILP with its objective: cost, plus the weighted violations of a soft model."""
     model = _build(rules, settings, eligible, relax)
-    objective = model.pairs.total(rules.pair_cost[model.pairs.account, model.pairs.rep])
-    if model.penalties:
-        worst_cost = float(np.max(np.where(eligible, rules.pair_cost, 0.0), axis=1).sum())
+    cost = rules.pair_cost
+    if relax:
+        # Soft plan: least violation first, then fewest moves, then distance. A move costs more
+        # than the largest distance any single account can save by it, so no move is made for
+        # distance alone, only where it lessens a violation.
+        spread = settings.distance_weight * np.ptp(np.where(eligible, rules.distance_km, 0.0), axis=1)
+        cost = cost + rules.moved * (spread[:, None] + 1.0)
+    objective = model.pairs.total(cost[model.pairs.account, model.pairs.rep])
+    phase = getattr(relax, "phase", None)
+    if phase == "violation":
+        objective = pulp.LpAffineExpression((slack, w) for slack, w in model.penalties)
+    elif phase == "capped":
+        total = pulp.LpAffineExpression((slack, w) for slack, w in model.penalties)
+        cap = relax.cap * (1 + VIOLATION_SLACK) + 1e-6
+        model.prob.addConstraint(pulp.LpConstraint(total, pulp.LpConstraintLE, "violation_cap", cap))
+    elif model.penalties:
+        worst_cost = float(np.max(np.where(eligible, cost, 0.0), axis=1).sum())
         weight = SOFT_WEIGHT * max(worst_cost, 1.0)
         objective = objective + pulp.LpAffineExpression((slack, weight * w) for slack, w in model.penalties)
     model.prob.setObjective(objective)
@@ -367,6 +440,9 @@ def _solve_once(rules: Rules, settings: TerritorySettings, options: SolverOption
     warm = model.pairs.start(_complete_start(start, eligible, rules)) if start is not None else None
     outcome = solve(model.prob, options, warm)
     plan = model.pairs.assignment() if outcome.has_solution else None
+    if outcome.has_solution and getattr(relax, "phase", None) == "violation":
+        # The caller caps the violation itself, not the tie-broken objective.
+        outcome = replace(outcome, objective=float(sum(w * (v.varValue or 0.0) for v, w in model.penalties)))
     return outcome, plan
 
 
@@ -452,3 +528,71 @@ def _complete_start(start: np.ndarray, eligible: np.ndarray, rules: Rules) -> np
     nearest = np.argmin(np.where(eligible, rules.distance_km, np.inf), axis=1)
     start[~valid] = nearest[~valid]
     return start
+
+
+def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, eligible: np.ndarray,
+             relax: frozenset, start, budget: float | None) -> np.ndarray | None:
+    """A good plan to start the full model from, or None.
+
+    The LP relaxation is rounded (accounts the LP assigns whole keep their rep; a small MILP
+    places the rest, freeing the reps they touch when that is infeasible), then improved by
+    large-neighbourhood search: for each rep and its nearest reps, their accounts are re-assigned
+    among them optimally with everything else fixed, a small MILP (every rule is in it, so each
+    step keeps every rule and never worsens the objective). HiGHS alone spends most of its time
+    looking for such plans at the root node; with one in hand the full model only has to raise
+    its bound to the gap asked for."""
+    deadline = None if budget is None else time.perf_counter() + budget
+
+    def remaining() -> float | None:
+        return None if deadline is None else deadline - time.perf_counter()
+
+    values = _relaxation(rules, settings, options, eligible, relax)
+    if values is None:
+        return None
+    n, m = eligible.shape
+    chosen = values.argmax(axis=1)
+    free = values.max(axis=1) < 1 - 1e-6
+    plan, objective = None, None
+    for _ in range(3):
+        left = remaining()
+        if left is not None and left < 0.5:
+            return None
+        restricted = eligible & free[:, None]
+        restricted[np.flatnonzero(~free), chosen[~free]] = True
+        outcome, found = _solve_once(rules, settings, replace(options, time_limit=left, gap_rel=FIRST_ROUND_GAP),
+                                     restricted, relax, start)
+        if found is not None:
+            plan, objective = found, outcome.objective
+            break
+        touched = np.flatnonzero((values[free] > 1e-6).any(axis=0)) if free.any() else np.arange(m)
+        free = free | np.isin(chosen, touched)
+    if plan is None:
+        return None
+    # Reps are near each other when accounts cost about the same with either (columns of the
+    # cost matrix, each account's row centred): the reps between which accounts can trade.
+    cost = np.where(eligible, rules.pair_cost, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        profile = np.nan_to_num(cost - np.nanmean(cost, axis=1, keepdims=True))
+    norms = (profile ** 2).sum(axis=0)
+    closeness = norms[:, None] + norms[None, :] - 2 * profile.T @ profile
+    k = min(NEIGHBOUR_REPS, m)
+    groups = [np.argsort(closeness[j], kind="stable")[:k] for j in range(m)]
+    for _ in range(IMPROVE_PASSES):
+        pass_start = objective
+        for group in groups:
+            left = remaining()
+            if left is not None and left < 0.2:
+                return plan
+            free = np.isin(plan, group)
+            restricted = np.zeros_like(eligible)
+            restricted[np.ix_(free, group)] = eligible[np.ix_(free, group)]
+            restricted[np.flatnonzero(~free), plan[~free]] = True
+            step = NEIGHBOURHOOD_SECONDS if left is None else min(left, NEIGHBOURHOOD_SECONDS)
+            outcome, found = _solve_once(rules, settings, replace(options, time_limit=step, gap_rel=NEIGHBOURHOOD_GAP),
+                                         restricted, relax, plan)
+            if found is not None and outcome.objective is not None and outcome.objective < objective - 1e-6 * max(abs(objective), 1):
+                plan, objective = found, outcome.objective
+        if objective > pass_start - IMPROVE_STOP * max(abs(pass_start), 1.0):
+            break  # the last pass gained less than IMPROVE_STOP: the full model takes over
+    return plan

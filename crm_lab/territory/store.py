@@ -24,7 +24,7 @@ from crm_lab.errors import InvalidArgument
 from crm_lab.runs import RunRecord, _jsonable, input_fingerprint, insert_frame
 from crm_lab.schema import schema_sql
 from crm_lab.territory.data import TerritoryData
-from crm_lab.territory.model import TerritoryPlan, plan_territories
+from crm_lab.territory.model import PLAN_GAP, TerritoryPlan, plan_territories
 from crm_lab.territory.rules import TerritorySettings
 from crm_lab.territory.solve import SolverOptions
 from crm_lab.territory.whatif import NewRep, add_rep, remove_rep
@@ -126,7 +126,7 @@ def run_territory(
     if not company:
         raise InvalidArgument("company is required: a territory plan is for one company")
     settings = settings or TerritorySettings()
-    solver = solver or SolverOptions()
+    solver = solver or SolverOptions(gap_rel=PLAN_GAP)
     started = time.perf_counter()
     with reading(db_path, lock_timeout=lock_timeout) as con:
         data = read_territory_data(con, company, roles=roles)
