@@ -355,7 +355,7 @@ def _record_run(con: duckdb.DuckDBPyConnection, report: LoadReport, started_at: 
             report.load_id,
             started_at,
             report.status,
-            [f.file for f in report.files],
+            list(dict.fromkeys(f.file for f in report.files)),  # an export file may feed several tables
             sorted({f.table for f in report.files}),
             report.rows_read,
             report.rows_read - report.rows_rejected,

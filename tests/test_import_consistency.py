@@ -121,6 +121,9 @@ def test_the_same_hubspot_export_has_the_same_fingerprint_and_its_summary_counts
     fingerprint = expected_fingerprint(["companies", "deals", "events"], export, [mapping])
     assert first.fingerprint == again.fingerprint == fresh.fingerprint == fingerprint
     assert fetch(db, "SELECT load_id, fingerprint FROM load_runs ORDER BY 1") == [(1, fingerprint), (2, fingerprint)]
+    # One export file feeds three tables; the run lists it once, and the tables it fed.
+    assert fetch(db, "SELECT files, tables FROM load_runs WHERE load_id = 2") == [
+        ([str(export)], ["companies", "deals", "events"])]
     lines = again.summary().splitlines()
     assert lines[0].startswith(f"load 2: 1 file(s) in ") and lines[0].endswith(f" s, fingerprint {fingerprint[:12]}")
     assert lines[1:] == [

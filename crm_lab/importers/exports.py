@@ -42,10 +42,11 @@ def read_export(
     what: str = "",
     *,
     empty_ok: bool = False,
+    needs_rows: str = "",
 ) -> ExportTable:
     """Stage ``path`` as ``table``; a required field the header lacks fails the import, and so
     does a file of a header alone unless ``empty_ok`` (then ``table`` has no rows, and the
-    summary of the load says the file was empty)."""
+    summary of the load says the file was empty). ``needs_rows`` says why the import needs rows."""
     staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=True)
     export = ExportTable(path, table, tuple(staged.columns))
     missing = [name for name in required if not export.has(name)]
@@ -55,25 +56,18 @@ def read_export(
             f"{path} line 1: missing required field{plural} {', '.join(missing)}{f' for {what}' if what else ''}"
         )
     if staged.empty and not empty_ok:
-        needed = NEEDS_ROWS.get(path.name.lower())
-        raise LoadError(f"{path}: file is empty (a header but no rows){f'; {needed}' if needed else ''}")
+        raise LoadError(f"{path}: file is empty (a header but no rows){f'; {needs_rows}' if needs_rows else ''}")
     if staged.empty:
         note(con, f"{path}: 0 read: the file is empty (a header but no rows)")
     return export
 
 
-# Export files an import is nothing without, though it reads them with read_optional_export
-# (which keeps the Salesforce reader's loop over its objects one loop): why each needs rows.
-NEEDS_ROWS = {"opportunity.csv": "a Salesforce export needs at least its opportunities"}
-
-
 def read_optional_export(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = ()) -> ExportTable | None:
     """Stage an export file the import can do without: None when it is absent. A CRM writes a
-    header alone for an object the org does not use: that is no records, not a broken export
-    (but see ``NEEDS_ROWS``)."""
+    header alone for an object the org does not use: that is no records, not a broken export."""
     if not path.exists():
         return None
-    return read_export(con, path, table, required, empty_ok=path.name.lower() not in NEEDS_ROWS)
+    return read_export(con, path, table, required, empty_ok=True)
 
 
 def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: tuple[str, ...]) -> None:

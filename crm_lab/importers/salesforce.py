@@ -20,7 +20,7 @@ from crm_lab.contract import ACTIVITY_TYPES
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_changes, add_dated_deal_changes, changes_table
-from crm_lab.importers.exports import ExportTable, read_optional_export, require_values
+from crm_lab.importers.exports import ExportTable, read_export, read_optional_export, require_values
 from crm_lab.importers.mapping import Mapping
 from crm_lab.importers.stages import (
     DEAL_STAGES,
@@ -42,12 +42,15 @@ OPPORTUNITY_FIELDS = {"Owner": "owner_rep_id", "Name": "name", "Account": "accou
 LEAD_FIELDS = {"Owner": "owner_rep_id", "Status": "status", "Score__c": "score"}
 
 
+NEEDS_OPPORTUNITIES = "a Salesforce export needs at least its opportunities"
+
+
 def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
     """Stage the export in ``folder``; return the native rows it gives and the home currency."""
     if not folder.is_dir():
         raise LoadError(f"{folder}: not a folder; a Salesforce export is a folder of CSV files (Opportunity.csv, ...)")
     if not (folder / "Opportunity.csv").exists():
-        raise LoadError(f"{folder}: no Opportunity.csv; a Salesforce export needs at least its opportunities")
+        raise LoadError(f"{folder}: no Opportunity.csv; {NEEDS_OPPORTUNITIES}")
     required = {
         "Opportunity": ("Id", "StageName", "CreatedDate"),
         "OpportunityHistory": ("OpportunityId", "StageName", "CreatedDate"),
@@ -61,7 +64,11 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     }
     exports = {}
     for name, fields in required.items():
-        export = read_optional_export(con, folder / f"{name}.csv", f"_sf_{name.lower()}", fields)
+        path, table = folder / f"{name}.csv", f"_sf_{name.lower()}"
+        if name == "Opportunity":  # present (checked above), and with rows
+            export = read_export(con, path, table, fields, needs_rows=NEEDS_OPPORTUNITIES)
+        else:
+            export = read_optional_export(con, path, table, fields)
         if export is not None:
             require_values(con, export, fields)
             # A record twice (or a history row twice) would fold into one record's events as two.
