@@ -73,3 +73,15 @@ def db(tmp_path: Path) -> Path:
 
 
 ALL_TABLES = LOADABLE_TABLES + BOOKKEEPING_TABLES
+
+
+def refused_load(db: Path, *paths, **kwargs) -> str:
+    """The message of a load of ``paths`` that must fail, checking it left ``db`` exactly as it was."""
+    from crm_lab.errors import LoadError
+    from crm_lab.load import load
+
+    before = snapshot(db)
+    with pytest.raises(LoadError) as caught:
+        load(db, list(paths), **kwargs)
+    assert snapshot(db) == before, "a refused load must leave the database exactly as it was"
+    return str(caught.value)

@@ -12,33 +12,25 @@ import pytest
 
 from crm_lab.errors import LoadError
 from crm_lab.load import load
-from tests.conftest import snapshot, write_csv
+from tests.conftest import refused_load, write_csv
 
 DEALS_HEADER = "company_id,deal_id,stage,amount,expected_close_date,created_at"
 
 
-def refused(db: Path, *paths, **kwargs) -> str:
-    before = snapshot(db)
-    with pytest.raises(LoadError) as caught:
-        load(db, list(paths), **kwargs)
-    assert snapshot(db) == before, "a refused load must leave the database exactly as it was"
-    return str(caught.value)
-
-
 def test_missing_required_column_names_file_line_and_column(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,stage", "c1,proposal")
-    assert refused(db, path) == f"{path} line 1: missing required column deal_id for table deals"
+    assert refused_load(db, path) == f"{path} line 1: missing required column deal_id for table deals"
 
 
 def test_missing_required_columns_in_parquet_name_the_schema(db, tmp_path):
     path = tmp_path / "deals.parquet"
     pq.write_table(pa.table({"stage": ["proposal"]}), path)
-    assert refused(db, path) == f"{path} schema: missing required columns company_id, deal_id for table deals"
+    assert refused_load(db, path) == f"{path} schema: missing required columns company_id, deal_id for table deals"
 
 
 def test_file_named_after_no_table_is_refused_with_the_choices(db, tmp_path):
     path = write_csv(tmp_path / "opportunities.csv", "a", "1")
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path}: unknown table 'opportunities': name the file after one of companies, territories, reps, "
         "accounts, contacts, leads, deals, activities, products, events, or pass --table"
     )
@@ -46,7 +38,7 @@ def test_file_named_after_no_table_is_refused_with_the_choices(db, tmp_path):
 
 def test_unknown_table_option_is_refused(db, tmp_path):
     path = write_csv(tmp_path / "x.csv", "a", "1")
-    assert refused(db, path, table="opportunity") == (
+    assert refused_load(db, path, table="opportunity") == (
         "unknown table 'opportunity' given with --table: expected one of companies, territories, reps, "
         "accounts, contacts, leads, deals, activities, products, events"
     )
@@ -58,13 +50,13 @@ def test_table_option_loads_any_file_name(db, tmp_path):
 
 
 def test_missing_file(db, tmp_path):
-    assert refused(db, tmp_path / "deals.csv") == f"{tmp_path / 'deals.csv'}: no such file"
+    assert refused_load(db, tmp_path / "deals.csv") == f"{tmp_path / 'deals.csv'}: no such file"
 
 
 def test_unknown_extension(db, tmp_path):
     path = tmp_path / "deals.xlsx"
     path.write_bytes(b"PK")
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path}: unknown file format '.xlsx': expected .csv, .parquet, .jsonl or .ndjson"
     )
 
@@ -72,7 +64,7 @@ def test_unknown_extension(db, tmp_path):
 def test_empty_file(db, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_bytes(b"")
-    assert refused(db, path) == f"{path}: file is empty (0 bytes): a CSV file starts with its header row"
+    assert refused_load(db, path) == f"{path}: file is empty (0 bytes): a CSV file starts with its header row"
 
 
 def test_header_without_rows_loads_nothing_and_says_so(db, tmp_path):
@@ -85,7 +77,7 @@ def test_header_without_rows_loads_nothing_and_says_so(db, tmp_path):
 def test_unreadable_parquet_names_the_file(db, tmp_path):
     path = tmp_path / "deals.parquet"
     path.write_bytes(b"this is not parquet at all")
-    message = refused(db, path)
+    message = refused_load(db, path)
     assert message.startswith(f"{path}: cannot be read as Parquet: ")
 
 
@@ -95,7 +87,7 @@ def test_non_utf8_bytes_name_line_and_column(db, tmp_path):
         (DEALS_HEADER + "\nc1,d1,proposal,10,2024-03-01,2024-01-01\n").encode()
         + b"c1,d2,propos\xe9al,10,2024-03-01,2024-01-01\n"
     )
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path} line 3, column stage: byte 0xe9 is not valid UTF-8; save the file as UTF-8 "
         "(in Excel: CSV UTF-8) and load it again"
     )
@@ -103,12 +95,12 @@ def test_non_utf8_bytes_name_line_and_column(db, tmp_path):
 
 def test_repeated_column_is_refused(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,deal_id,Stage,stage", "c1,d1,a,b")
-    assert "column 'stage' appears more than once" in refused(db, path)
+    assert "column 'stage' appears more than once" in refused_load(db, path)
 
 
 def test_nothing_to_load(db, tmp_path):
     (tmp_path / "empty").mkdir()
-    assert refused(db, tmp_path / "empty") == f"no loadable files found in {tmp_path / 'empty'}"
+    assert refused_load(db, tmp_path / "empty") == f"no loadable files found in {tmp_path / 'empty'}"
 
 
 def test_bad_values_are_rejected_row_by_row_with_file_line_column_value(db, tmp_path):
@@ -140,7 +132,7 @@ def test_bad_values_are_rejected_row_by_row_with_file_line_column_value(db, tmp_
 def test_strict_refuses_the_whole_load_and_lists_the_rejects(db, tmp_path):
     good = write_csv(tmp_path / "accounts.csv", "company_id,account_id", "c1,a1")
     bad = write_csv(tmp_path / "deals.csv", DEALS_HEADER, "c1,d1,proposal,abc,2024-03-01,2024-01-01")
-    message = refused(db, good, bad, strict=True)
+    message = refused_load(db, good, bad, strict=True)
     assert message == (
         "--strict: 1 row(s) rejected and 0 event(s) quarantined; nothing was loaded\n"
         f"  {bad} line 2, column amount = 'abc': not an amount with at most 2 decimals"
@@ -169,12 +161,12 @@ def test_event_envelope_errors_are_rejects(db, tmp_path):
 
 def test_missing_event_column_is_refused(db, tmp_path):
     path = write_csv(tmp_path / "events.csv", "event_id,company_id,aggregate_id,event_type,occurred_at", "e1,c1,d1,created,2024-01-01")
-    assert refused(db, path) == f"{path} line 1: missing required column aggregate_type for table events"
+    assert refused_load(db, path) == f"{path} line 1: missing required column aggregate_type for table events"
 
 
 def test_a_message_names_the_file_for_every_refusal(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id", "c1")
-    assert re.match(re.escape(str(path)), refused(db, path))
+    assert re.match(re.escape(str(path)), refused_load(db, path))
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -346,7 +338,7 @@ def test_a_file_of_ragged_records_only_is_not_empty(db, tmp_path):
 
 def test_strict_names_a_ragged_record_by_its_line(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", RAGGED_HEADER, "c1,d1,100.00,prospecting", "c1,d2")
-    assert refused(db, path, strict=True) == (
+    assert refused_load(db, path, strict=True) == (
         "--strict: 1 row(s) rejected and 0 event(s) quarantined; nothing was loaded\n"
         f"  {path} line 3: expected 4 fields (the header's), found 2: 'c1,d2'"
     )
@@ -368,7 +360,7 @@ def test_an_import_refuses_a_ragged_record_naming_its_line(tmp_path):
 def test_invalid_utf8_after_a_ragged_record_still_names_its_byte(db, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_bytes(f"{RAGGED_HEADER}\nc1,d1\nc1,d2,1.00,propos\xe9al\n".encode("latin-1"))
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path} line 3, column stage: byte 0xe9 is not valid UTF-8; save the file as UTF-8 "
         "(in Excel: CSV UTF-8) and load it again"
     )

@@ -15,21 +15,13 @@ from crm_lab.errors import LoadError
 from crm_lab.importers import import_export
 from crm_lab.load import load
 from crm_lab.sources import CSV_MAX_LINE_BYTES, JSONL_SAMPLE
-from tests.conftest import query, snapshot, write_csv, write_jsonl
+from tests.conftest import refused_load, query, snapshot, write_csv, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 SALESFORCE_SAMPLE = REPO / "data" / "samples" / "salesforce" / "c1"
 HUBSPOT_DEALS = REPO / "data" / "samples" / "hubspot" / "c1" / "deals.csv"
 DEALS_HEADER = "company_id,deal_id,name,stage,amount"
 ACTIVITIES_HEADER = "company_id,activity_id,activity_type,occurred_at"
-
-
-def refused(db: Path, *paths, **kwargs) -> str:
-    before = snapshot(db)
-    with pytest.raises(LoadError) as caught:
-        load(db, list(paths), **kwargs)
-    assert snapshot(db) == before, "a refused load must leave the database exactly as it was"
-    return str(caught.value)
 
 
 # Files of no rows: zero rows read, said in the summary, not an error ---------------------------
@@ -61,7 +53,7 @@ def test_header_only_events_csv_loads_no_events(db, tmp_path):
 
 def test_header_only_csv_still_needs_its_required_columns(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,name")
-    assert refused(db, path) == f"{path} line 1: missing required column deal_id for table deals"
+    assert refused_load(db, path) == f"{path} line 1: missing required column deal_id for table deals"
 
 
 def test_parquet_of_no_rows_loads_nothing_and_says_so(db, tmp_path):
@@ -86,19 +78,19 @@ def test_json_lines_file_of_no_records_loads_nothing_and_says_so(db, tmp_path, c
 def test_csv_of_no_bytes_is_refused_as_such(db, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_bytes(b"")
-    assert refused(db, path) == f"{path}: file is empty (0 bytes): a CSV file starts with its header row"
+    assert refused_load(db, path) == f"{path}: file is empty (0 bytes): a CSV file starts with its header row"
 
 
 def test_csv_of_blank_lines_only_is_refused_as_such(db, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_bytes(b"\xef\xbb\xbf\r\n\r\n")
-    assert refused(db, path) == f"{path}: file is empty (blank lines only): a CSV file starts with its header row"
+    assert refused_load(db, path) == f"{path}: file is empty (blank lines only): a CSV file starts with its header row"
 
 
 def test_parquet_of_no_bytes_is_refused_as_such(db, tmp_path):
     path = tmp_path / "deals.parquet"
     path.write_bytes(b"")
-    assert refused(db, path) == f"{path}: file is empty (0 bytes): not a Parquet file"
+    assert refused_load(db, path) == f"{path}: file is empty (0 bytes): not a Parquet file"
 
 
 # JSON Lines: a line that is not an object is a reject, like a ragged CSV record ----------------
@@ -131,7 +123,7 @@ def test_json_lines_line_that_is_not_an_object_is_a_reject(db, tmp_path):
 def test_json_lines_not_an_object_under_strict_names_the_line(db, tmp_path):
     path = tmp_path / "deals.j.jsonl"
     path.write_text('{"company_id":"c1","deal_id":"j1"}\n"just a string"\n', encoding="utf-8")
-    assert refused(db, path, strict=True) == (
+    assert refused_load(db, path, strict=True) == (
         "--strict: 1 row(s) rejected and 0 event(s) quarantined; nothing was loaded\n"
         f"  {path} line 2: not a JSON object: '\"just a string\"'"
     )
@@ -141,7 +133,7 @@ def test_json_lines_of_nothing_but_non_objects_rejects_every_line(db, tmp_path):
     path = tmp_path / "deals.jsonl"
     path.write_text("[1]\n[2]\n", encoding="utf-8")
     # No object: no columns, so the file lacks the table's required ones.
-    assert refused(db, path) == f"{path}: missing required columns company_id, deal_id for table deals"
+    assert refused_load(db, path) == f"{path}: missing required columns company_id, deal_id for table deals"
 
 
 def test_json_lines_payload_keeps_null_and_values_stay_text(db, tmp_path):
@@ -169,7 +161,7 @@ def test_json_lines_contract_column_first_seen_past_the_sample_is_loaded(db, tmp
 def test_json_lines_key_written_two_ways_is_refused(db, tmp_path):
     path = tmp_path / "deals.jsonl"
     path.write_text('{"company_id":"c1","deal_id":"a"}\n{"company_id":"c1","Deal_ID":"b"}\n', encoding="utf-8")
-    assert refused(db, path) == f"{path}: column 'deal_id' appears more than once (names are case-insensitive)"
+    assert refused_load(db, path) == f"{path}: column 'deal_id' appears more than once (names are case-insensitive)"
 
 
 # A CSV record too long for DuckDB's reader ---------------------------------------------------
@@ -181,7 +173,7 @@ def test_csv_record_over_the_line_limit_names_line_column_and_limit(db, tmp_path
     value = "x" * 3_000_000
     path = write_csv(tmp_path / "deals.csv", DEALS_HEADER, *rows, f"c1,big,{value},proposal,2", "c1,last,n,proposal,3")
     line = before + 2
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path} line {line}, column name (3,000,000 bytes): the record is 3,000,018 bytes, over the CSV "
         f"reader's limit of {CSV_MAX_LINE_BYTES:,} bytes per record; shorten that value, or save the table as "
         "Parquet, which has no such limit"
@@ -312,7 +304,7 @@ def test_salesforce_object_file_of_no_bytes_is_refused(tmp_path):
 
 
 def test_salesforce_folder_loaded_natively_says_to_use_the_salesforce_format(db):
-    assert refused(db, SALESFORCE_SAMPLE) == (
+    assert refused_load(db, SALESFORCE_SAMPLE) == (
         f"no loadable files found in {SALESFORCE_SAMPLE}; {SALESFORCE_SAMPLE} looks like a Salesforce export "
         "(it has Opportunity.csv): load it with --format salesforce"
     )
@@ -320,7 +312,7 @@ def test_salesforce_folder_loaded_natively_says_to_use_the_salesforce_format(db)
 
 def test_salesforce_object_file_loaded_natively_says_to_import_its_folder(db):
     path = SALESFORCE_SAMPLE / "Opportunity.csv"
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path}: unknown table 'Opportunity': name the file after one of companies, territories, reps, accounts, "
         "contacts, leads, deals, activities, products, events, or pass --table; Opportunity.csv is a Salesforce "
         "object's file: import the export's folder with --format salesforce"
@@ -329,14 +321,14 @@ def test_salesforce_object_file_loaded_natively_says_to_import_its_folder(db):
 
 def test_salesforce_file_loaded_natively_as_deals_says_so(db):
     path = SALESFORCE_SAMPLE / "Opportunity.csv"
-    assert refused(db, path, table="deals") == (
+    assert refused_load(db, path, table="deals") == (
         f"{path} line 1: missing required columns company_id, deal_id for table deals; this looks like a Salesforce "
         "export: import its folder with --format salesforce (see docs/IMPORT.md)"
     )
 
 
 def test_hubspot_deals_loaded_natively_says_to_import_with_a_mapping(db):
-    assert refused(db, HUBSPOT_DEALS) == (
+    assert refused_load(db, HUBSPOT_DEALS) == (
         f"{HUBSPOT_DEALS} line 1: missing required columns company_id, deal_id for table deals; this looks like a "
         "HubSpot export: import it with --mapping FILE (see docs/IMPORT.md)"
     )
@@ -344,7 +336,7 @@ def test_hubspot_deals_loaded_natively_says_to_import_with_a_mapping(db):
 
 def test_other_crm_deals_loaded_natively_says_to_import_with_a_mapping(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "Opportunity Number,Title,Phase,Value", "1,A,Won,10")
-    assert refused(db, path) == (
+    assert refused_load(db, path) == (
         f"{path} line 1: missing required columns company_id, deal_id for table deals; if this is another CRM's "
         "deals export, import it with --mapping FILE saying which column is which (see docs/IMPORT.md)"
     )
@@ -352,7 +344,7 @@ def test_other_crm_deals_loaded_natively_says_to_import_with_a_mapping(db, tmp_p
 
 def test_native_file_missing_a_key_column_gets_no_hint(db, tmp_path):
     path = write_csv(tmp_path / "deals.csv", "company_id,name,stage", "c1,A,proposal")
-    assert refused(db, path) == f"{path} line 1: missing required column deal_id for table deals"
+    assert refused_load(db, path) == f"{path} line 1: missing required column deal_id for table deals"
 
 
 def test_long_value_does_not_shift_the_lines_of_rejects_after_a_blank_line(db, tmp_path):
