@@ -11,6 +11,7 @@ first, then the same objective, and every violation is reported by the independe
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Collection
@@ -44,10 +45,6 @@ IMPROVE_STOP = 2e-3
 # The command line's and plan_territories' default relative gap: the full model stops once its
 # bound shows the plan within 1% of the best possible (status `feasible` with the gap).
 PLAN_GAP = 0.01
-# Soft plan: the violation-only solve gets this share of the time limit; the second solve may
-# break the rules by this much more (relative) in exchange for fewer moves.
-VIOLATION_SHARE = 0.3
-VIOLATION_SLACK = 1e-3
 NEARBY_REPS = 5
 FIRST_ROUND_GAP = 0.005
 UNFREEZE_PER_REP = 5
@@ -58,6 +55,10 @@ SOFT_WEIGHT = 10.0
 NO_SINGLE_CAUSE_TIME = (
     "no single rule is impossible on its own, but no plan keeping them all was found within the time limit{limit}: "
     "a longer time limit may find one; the soft plan's violations show which rules are tightest"
+)
+OVERSIZED_SOFT = (
+    "the soft plan raises the upper end of the potential band to target + {needed:.1%}, the least that fits the "
+    "accounts too big for it, and keeps every other rule"
 )
 NO_SINGLE_CAUSE = (
     "no single rule is impossible on its own; together they leave no plan (the soft plan shows the least "
@@ -241,6 +242,19 @@ def plan_territories(
         diagnosis = [NO_SINGLE_CAUSE_TIME.format(limit=limit)]
     if not settings.soft_fallback:
         return _no_plan(data, settings, rules, outcome, diagnosis)
+    widened = _widened_for_oversized(data, settings, rules) if "bands" in relax else None
+    if widened is not None:
+        # Accounts larger than every band they may go to: the closest plan widens the upper end
+        # of the potential band just enough for them and keeps every other rule, a hard model
+        # (fast, and moving no more than the rules ask); only the widened ends can break.
+        wide_rules, needed = widened
+        wide_outcome, wide_plan = _solve(wide_rules, settings, options, relax=frozenset(), start=start)
+        if wide_plan is not None:
+            plan = _finish(data, settings, rules, wide_outcome, wide_plan, kind="soft")
+            plan.status, plan.diagnosis = outcome.status, diagnosis
+            plan.message = "; ".join(m for m in (outcome.message, OVERSIZED_SOFT.format(needed=needed)) if m)
+            plan.seconds += outcome.seconds
+            return plan
     soft_outcome, soft_plan = _solve(rules, settings, options, relax=relax, start=start)
     if not soft_outcome.has_solution:
         return _no_plan(data, settings, rules, outcome, diagnosis, extra=f"soft model: {soft_outcome.message}")
@@ -248,6 +262,28 @@ def plan_territories(
     plan.status, plan.diagnosis, plan.message = outcome.status, diagnosis, outcome.message
     plan.seconds += outcome.seconds
     return plan
+
+
+def _widened_for_oversized(data: TerritoryData, settings: TerritorySettings, rules: Rules):
+    """``(rules, tolerance)`` with the upper end of the potential band raised to the least
+    tolerance that fits every account too big for all the reps it may go to, or None when no
+    account is too big only for its potential."""
+    band = rules.potential_band
+    if not band.active:
+        return None
+    lonely = np.flatnonzero(~rules.eligible.any(axis=1) & rules.allowed.any(axis=1))
+    needed = 0.0
+    for i in lonely.tolist():
+        allowed = np.flatnonzero(rules.allowed[i])
+        room = np.minimum(rules.capacity[allowed], rules.workload_band.upper[allowed])
+        target = band.target[allowed].max()
+        if (rules.workload[i, allowed] > room * (1 + 1e-6)).all() or target <= 0:
+            return None  # too big for workload too: widening potential would not place it
+        needed = max(needed, math.ceil(1000 * (rules.potential[i] / target - 1)) / 1000)
+    if needed <= settings.effective_potential_tolerance:
+        return None
+    wide = derive_rules(data, replace(settings, potential_tolerance=needed))
+    return replace(rules, potential_band=replace(band, upper=wide.potential_band.upper), fits=wide.fits), needed
 
 
 def _no_plan(data, settings, rules, outcome: SolveOutcome, diagnosis=(), extra: str = "") -> TerritoryPlan:
@@ -362,18 +398,6 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
         return SolveOutcome("infeasible", "none", "presolve", False, None, None, None, 0.0,
                             f"{len(nobody)} account(s) cannot go to any rep under these rules"), None
     first_seconds = 0.0
-    if relax and not isinstance(relax, _Relax):
-        # Soft plan, lexicographically: first the least total relative violation alone, then,
-        # keeping the violation within VIOLATION_SLACK of that, the fewest moves and distance.
-        started = time.perf_counter()
-        share = None if options.time_limit is None else options.time_limit * VIOLATION_SHARE
-        least, first = _solve_once(rules, settings, replace(options, time_limit=share), eligible,
-                                   _Relax(relax, "violation"), start)
-        first_seconds = time.perf_counter() - started
-        if first is not None and least.objective is not None:
-            relax, start = _Relax(relax, "capped", max(least.objective, 0.0)), first
-            if options.time_limit is not None:
-                options = replace(options, time_limit=max(options.time_limit - first_seconds, 1.0))
     if MEDIUM_MODEL_PAIRS < eligible.sum() <= LARGE_MODEL_PAIRS and options.solver != "cbc" and highs_available():
         started = time.perf_counter()
         budget = None if options.time_limit is None else options.time_limit * IMPROVE_SHARE
@@ -397,17 +421,6 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
     return replace(outcome, seconds=outcome.seconds + first_seconds), plan
 
 
-class _Relax(frozenset):
-    """The rule families a soft model may break, and its phase: ``violation`` minimises the
-    total relative violation alone; ``capped`` keeps it within ``cap`` (plus VIOLATION_SLACK)
-    and minimises moves, then distance."""
-
-    def __new__(cls, families, phase: str, cap: float | None = None):
-        self = super().__new__(cls, families)
-        self.phase, self.cap = phase, cap
-        return self
-
-
 def _model(rules: Rules, settings: TerritorySettings, eligible: np.ndarray, relax: frozenset) -> _Model:
     """The MILP with its objective: cost, plus the weighted violations of a soft model."""
     model = _build(rules, settings, eligible, relax)
@@ -419,14 +432,7 @@ def _model(rules: Rules, settings: TerritorySettings, eligible: np.ndarray, rela
         spread = settings.distance_weight * np.ptp(np.where(eligible, rules.distance_km, 0.0), axis=1)
         cost = cost + rules.moved * (spread[:, None] + 1.0)
     objective = model.pairs.total(cost[model.pairs.account, model.pairs.rep])
-    phase = getattr(relax, "phase", None)
-    if phase == "violation":
-        objective = pulp.LpAffineExpression((slack, w) for slack, w in model.penalties)
-    elif phase == "capped":
-        total = pulp.LpAffineExpression((slack, w) for slack, w in model.penalties)
-        cap = relax.cap * (1 + VIOLATION_SLACK) + 1e-6
-        model.prob.addConstraint(pulp.LpConstraint(total, pulp.LpConstraintLE, "violation_cap", cap))
-    elif model.penalties:
+    if model.penalties:
         worst_cost = float(np.max(np.where(eligible, cost, 0.0), axis=1).sum())
         weight = SOFT_WEIGHT * max(worst_cost, 1.0)
         objective = objective + pulp.LpAffineExpression((slack, weight * w) for slack, w in model.penalties)
@@ -440,9 +446,6 @@ def _solve_once(rules: Rules, settings: TerritorySettings, options: SolverOption
     warm = model.pairs.start(_complete_start(start, eligible, rules)) if start is not None else None
     outcome = solve(model.prob, options, warm)
     plan = model.pairs.assignment() if outcome.has_solution else None
-    if outcome.has_solution and getattr(relax, "phase", None) == "violation":
-        # The caller caps the violation itself, not the tie-broken objective.
-        outcome = replace(outcome, objective=float(sum(w * (v.varValue or 0.0) for v, w in model.penalties)))
     return outcome, plan
 
 
@@ -530,12 +533,39 @@ def _complete_start(start: np.ndarray, eligible: np.ndarray, rules: Rules) -> np
     return start
 
 
+def _rounded(rules, settings, options, eligible, relax, start, remaining):
+    """The LP relaxation rounded: accounts the LP assigns whole keep their rep, a small MILP
+    places the rest (freeing the reps they touch when that is infeasible). (plan, objective) or
+    (None, None)."""
+    values = _relaxation(rules, settings, options, eligible, relax)
+    if values is None:
+        return None, None
+    m = eligible.shape[1]
+    chosen = values.argmax(axis=1)
+    free = values.max(axis=1) < 1 - 1e-6
+    plan, objective = None, None
+    for _ in range(3):
+        left = remaining()
+        if left is not None and left < 0.5:
+            return None, None
+        restricted = eligible & free[:, None]
+        restricted[np.flatnonzero(~free), chosen[~free]] = True
+        outcome, found = _solve_once(rules, settings, replace(options, time_limit=left, gap_rel=FIRST_ROUND_GAP),
+                                     restricted, relax, start)
+        if found is not None:
+            plan, objective = found, outcome.objective
+            break
+        touched = np.flatnonzero((values[free] > 1e-6).any(axis=0)) if free.any() else np.arange(m)
+        free = free | np.isin(chosen, touched)
+    return plan, objective
+
+
 def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, eligible: np.ndarray,
              relax: frozenset, start, budget: float | None) -> np.ndarray | None:
     """A good plan to start the full model from, or None.
 
-    The LP relaxation is rounded (accounts the LP assigns whole keep their rep; a small MILP
-    places the rest, freeing the reps they touch when that is infeasible), then improved by
+    The LP relaxation is rounded (:func:`_rounded`; a soft model starts from today's books
+    instead, so that moves are only added where they lessen a violation), then improved by
     large-neighbourhood search: for each rep and its nearest reps, their accounts are re-assigned
     among them optimally with everything else fixed, a small MILP (every rule is in it, so each
     step keeps every rule and never worsens the objective). HiGHS alone spends most of its time
@@ -546,28 +576,14 @@ def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, 
     def remaining() -> float | None:
         return None if deadline is None else deadline - time.perf_counter()
 
-    values = _relaxation(rules, settings, options, eligible, relax)
-    if values is None:
-        return None
     n, m = eligible.shape
-    chosen = values.argmax(axis=1)
-    free = values.max(axis=1) < 1 - 1e-6
-    plan, objective = None, None
-    for _ in range(3):
-        left = remaining()
-        if left is not None and left < 0.5:
-            return None
-        restricted = eligible & free[:, None]
-        restricted[np.flatnonzero(~free), chosen[~free]] = True
-        outcome, found = _solve_once(rules, settings, replace(options, time_limit=left, gap_rel=FIRST_ROUND_GAP),
-                                     restricted, relax, start)
-        if found is not None:
-            plan, objective = found, outcome.objective
-            break
-        touched = np.flatnonzero((values[free] > 1e-6).any(axis=0)) if free.any() else np.arange(m)
-        free = free | np.isin(chosen, touched)
+    if relax and start is not None:
+        plan, objective = _complete_start(start, eligible, rules), math.inf
+    else:
+        plan, objective = _rounded(rules, settings, options, eligible, relax, start, remaining)
     if plan is None:
         return None
+
     # Reps are near each other when accounts cost about the same with either (columns of the
     # cost matrix, each account's row centred): the reps between which accounts can trade.
     cost = np.where(eligible, rules.pair_cost, np.nan)
@@ -593,6 +609,6 @@ def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, 
                                          restricted, relax, plan)
             if found is not None and outcome.objective is not None and outcome.objective < objective - 1e-6 * max(abs(objective), 1):
                 plan, objective = found, outcome.objective
-        if objective > pass_start - IMPROVE_STOP * max(abs(pass_start), 1.0):
+        if math.isfinite(pass_start) and objective > pass_start - IMPROVE_STOP * max(abs(pass_start), 1.0):
             break  # the last pass gained less than IMPROVE_STOP: the full model takes over
     return plan
