@@ -222,6 +222,7 @@ def test_a_run_kernel_is_shut_down_without_an_interrupt(monkeypatch):
     # jupyter_client's shutdown interrupts the kernel first; one landing mid-message made ipykernel
     # log "KeyboardInterrupt caught in kernel" under runs that succeeded.
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     from jupyter_client.manager import AsyncKernelManager
 
@@ -243,7 +244,9 @@ def test_a_run_kernel_is_shut_down_without_an_interrupt(monkeypatch):
             await manager.shutdown_kernel()
         return manager.has_kernel
 
-    assert asyncio.run(start_interrupt_stop()) is False
+    # In a thread of its own: earlier tests may leave an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, start_interrupt_stop()).result() is False
     assert interrupts == ["running"]
 
 
