@@ -36,10 +36,13 @@ LARGE_MODEL_PAIRS = 20_000
 # improved by re-optimising a few neighbouring reps at a time (see _improve), within this share of
 # the time limit; the full model then starts from it and only has to confirm the gap.
 MEDIUM_MODEL_PAIRS = 600
+# Above this the neighbourhoods grow slow and HiGHS alone did better on the demo's c3 (15,006 pairs).
+IMPROVE_MAX_PAIRS = 10_000
 IMPROVE_SHARE = 0.5
-NEIGHBOUR_REPS = 8
-IMPROVE_PASSES = 3
+NEIGHBOUR_REPS = (8, 12, 16)
+IMPROVE_PASSES = 2
 NEIGHBOURHOOD_SECONDS = 0.5
+CHECK_SECONDS = 3.0
 NEIGHBOURHOOD_GAP = 1e-3
 IMPROVE_STOP = 2e-3
 # The command line's and plan_territories' default relative gap: the full model stops once its
@@ -384,6 +387,10 @@ def _build(rules: Rules, settings: TerritorySettings, eligible: np.ndarray, rela
 def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *, relax: frozenset, start):
     """Build and solve the hard or soft model; returns (outcome, rep index per account).
 
+    A hard model with more than :data:`MEDIUM_MODEL_PAIRS` eligible pairs (up to
+    :data:`IMPROVE_MAX_PAIRS`) starts from :func:`_improve`'s plan, found within
+    :data:`IMPROVE_SHARE` of the time limit.
+
     A large model (more than :data:`LARGE_MODEL_PAIRS` eligible pairs) is solved in two rounds:
     first restricted to nearby pairs (:func:`_nearby_pairs`), with half the time limit, then
     the full model starting from that plan. HiGHS finds good plans slowly on large models (its
@@ -398,11 +405,14 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
         return SolveOutcome("infeasible", "none", "presolve", False, None, None, None, 0.0,
                             f"{len(nobody)} account(s) cannot go to any rep under these rules"), None
     first_seconds = 0.0
-    if MEDIUM_MODEL_PAIRS < eligible.sum() <= LARGE_MODEL_PAIRS and options.solver != "cbc" and highs_available():
+    if (not relax and MEDIUM_MODEL_PAIRS < eligible.sum() <= IMPROVE_MAX_PAIRS and options.solver != "cbc"
+            and highs_available()):
         started = time.perf_counter()
         budget = None if options.time_limit is None else options.time_limit * IMPROVE_SHARE
-        improved = _improve(rules, settings, options, eligible, relax, start, budget)
+        improved, done = _improve(rules, settings, options, eligible, relax, start, budget)
         first_seconds = time.perf_counter() - started
+        if done is not None:
+            return replace(done, seconds=first_seconds), improved
         if improved is not None:
             start = improved
         if options.time_limit is not None:
@@ -561,11 +571,11 @@ def _rounded(rules, settings, options, eligible, relax, start, remaining):
 
 
 def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, eligible: np.ndarray,
-             relax: frozenset, start, budget: float | None) -> np.ndarray | None:
-    """A good plan to start the full model from, or None.
+             relax: frozenset, start, budget: float | None):
+    """``(plan, outcome)``: a good plan to start the full model from (or None), and the full
+    model's outcome when a short solve of it from that plan already confirmed ``gap_rel``.
 
-    The LP relaxation is rounded (:func:`_rounded`; a soft model starts from today's books
-    instead, so that moves are only added where they lessen a violation), then improved by
+    The LP relaxation is rounded (:func:`_rounded`), then improved by
     large-neighbourhood search: for each rep and its nearest reps, their accounts are re-assigned
     among them optimally with everything else fixed, a small MILP (every rule is in it, so each
     step keeps every rule and never worsens the objective). HiGHS alone spends most of its time
@@ -577,12 +587,9 @@ def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, 
         return None if deadline is None else deadline - time.perf_counter()
 
     n, m = eligible.shape
-    if relax and start is not None:
-        plan, objective = _complete_start(start, eligible, rules), math.inf
-    else:
-        plan, objective = _rounded(rules, settings, options, eligible, relax, start, remaining)
+    plan, objective = _rounded(rules, settings, options, eligible, relax, start, remaining)
     if plan is None:
-        return None
+        return None, None
 
     # Reps are near each other when accounts cost about the same with either (columns of the
     # cost matrix, each account's row centred): the reps between which accounts can trade.
@@ -592,23 +599,43 @@ def _improve(rules: Rules, settings: TerritorySettings, options: SolverOptions, 
         profile = np.nan_to_num(cost - np.nanmean(cost, axis=1, keepdims=True))
     norms = (profile ** 2).sum(axis=0)
     closeness = norms[:, None] + norms[None, :] - 2 * profile.T @ profile
-    k = min(NEIGHBOUR_REPS, m)
-    groups = [np.argsort(closeness[j], kind="stable")[:k] for j in range(m)]
-    for _ in range(IMPROVE_PASSES):
-        pass_start = objective
-        for group in groups:
-            left = remaining()
-            if left is not None and left < 0.2:
-                return plan
-            free = np.isin(plan, group)
-            restricted = np.zeros_like(eligible)
-            restricted[np.ix_(free, group)] = eligible[np.ix_(free, group)]
-            restricted[np.flatnonzero(~free), plan[~free]] = True
-            step = NEIGHBOURHOOD_SECONDS if left is None else min(left, NEIGHBOURHOOD_SECONDS)
-            outcome, found = _solve_once(rules, settings, replace(options, time_limit=step, gap_rel=NEIGHBOURHOOD_GAP),
-                                         restricted, relax, plan)
-            if found is not None and outcome.objective is not None and outcome.objective < objective - 1e-6 * max(abs(objective), 1):
+    order = np.argsort(closeness, axis=1, kind="stable")
+    for size in NEIGHBOUR_REPS:  # larger neighbourhoods once smaller ones stop paying
+        k = min(size, m)
+        groups = [order[j, :k] for j in range(m)]
+        seconds = NEIGHBOURHOOD_SECONDS * k / NEIGHBOUR_REPS[0]
+        level_end = None if deadline is None else time.perf_counter() + (budget / len(NEIGHBOUR_REPS)) - CHECK_SECONDS
+        for _ in range(IMPROVE_PASSES):
+            pass_start = objective
+            for group in groups:
+                left = remaining()
+                if left is not None and left < 0.2:
+                    return plan, None
+                if level_end is not None and time.perf_counter() > level_end:
+                    break
+                free = np.isin(plan, group)
+                restricted = np.zeros_like(eligible)
+                restricted[np.ix_(free, group)] = eligible[np.ix_(free, group)]
+                restricted[np.flatnonzero(~free), plan[~free]] = True
+                step = seconds if left is None else min(left, seconds)
+                outcome, found = _solve_once(rules, settings,
+                                             replace(options, time_limit=step, gap_rel=NEIGHBOURHOOD_GAP),
+                                             restricted, relax, plan)
+                if (found is not None and outcome.objective is not None
+                        and outcome.objective < objective - 1e-6 * max(abs(objective), 1)):
+                    plan, objective = found, outcome.objective
+            if objective > pass_start - IMPROVE_STOP * max(abs(pass_start), 1.0):
+                break  # this pass gained less than IMPROVE_STOP: try larger neighbourhoods
+        if k == m:
+            break
+        # Does the full model already confirm the gap from this plan? (Its root bound is much
+        # better than the LP's; a short solve either proves it or hands back a better plan.)
+        left = remaining()
+        check = CHECK_SECONDS if left is None else min(left, CHECK_SECONDS)
+        if check >= 0.5 and options.gap_rel:
+            outcome, found = _solve_once(rules, settings, replace(options, time_limit=check), eligible, relax, plan)
+            if found is not None and outcome.gap is not None and outcome.gap <= options.gap_rel:
+                return found, outcome
+            if found is not None and outcome.objective is not None and outcome.objective < objective:
                 plan, objective = found, outcome.objective
-        if math.isfinite(pass_start) and objective > pass_start - IMPROVE_STOP * max(abs(pass_start), 1.0):
-            break  # the last pass gained less than IMPROVE_STOP: the full model takes over
-    return plan
+    return plan, None
