@@ -233,3 +233,29 @@ def test_the_command_line_default_gap_is_the_model_default():
 
     assert command.PLAN_GAP == model.PLAN_GAP == 0.01
     assert parse("--company", "c1").gap_rel == 0.01
+
+
+# ------------------------------------------------------------------- medium models, default gap
+
+def test_a_medium_model_is_planned_within_the_default_gap_keeping_every_rule(monkeypatch):
+    import time
+
+    from crm_lab.territory import model
+    from crm_lab.territory.synthetic import random_territory
+    from tests.test_territory_model import assert_keeps_every_rule
+
+    data = random_territory(120, 12, seed=3)
+    settings = TerritorySettings(tolerance=0.15, potential_tolerance=math.inf)
+    assert model.MEDIUM_MODEL_PAIRS < data.n_accounts * data.n_reps <= model.IMPROVE_MAX_PAIRS
+    used = []
+    real = model._improve
+    monkeypatch.setattr(model, "_improve", lambda *a: used.append(1) or real(*a))
+    started = time.perf_counter()
+    plan = plan_territories(data, settings, SolverOptions(time_limit=20, gap_rel=model.PLAN_GAP))
+    assert used and time.perf_counter() - started < 20
+    assert plan.kind == "hard" and plan.status in ("optimal", "feasible")
+    assert plan.gap is not None and plan.gap <= model.PLAN_GAP + 1e-9
+    assert_keeps_every_rule(data, settings, plan.rep_of_account)
+    # The gap is honest: the plan's objective recomputed from the data, against the solver's bound.
+    assert plan.objective == pytest.approx(float(plan.rules.pair_cost[np.arange(120), plan.rep_of_account].sum()))
+    assert (plan.objective - plan.bound) / plan.objective == pytest.approx(plan.gap)
