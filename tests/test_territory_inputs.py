@@ -5,6 +5,7 @@ off, and never reports balance or distance it could not measure. Duplicate what-
 from __future__ import annotations
 
 import argparse
+import time
 import math
 import shutil
 from pathlib import Path
@@ -259,3 +260,24 @@ def test_a_medium_model_is_planned_within_the_default_gap_keeping_every_rule(mon
     # The gap is honest: the plan's objective recomputed from the data, against the solver's bound.
     assert plan.objective == pytest.approx(float(plan.rules.pair_cost[np.arange(120), plan.rep_of_account].sum()))
     assert (plan.objective - plan.bound) / plan.objective == pytest.approx(plan.gap)
+
+
+def test_a_time_limit_stop_names_the_limit_the_user_set(monkeypatch):
+    from crm_lab.territory import model
+    from crm_lab.territory.solve import SolveOutcome
+
+    def never(rules, settings, options, eligible, relax, start):
+        assert options.time_limit < 30  # what was left after the first round
+        return SolveOutcome("time_limit", "highs", "time limit", False, None, None, None, options.time_limit,
+                            f"no feasible solution found within the time limit of {options.time_limit:g} s "
+                            "(infeasibility not proven)"), None
+
+    monkeypatch.setattr(model, "_improve", lambda *a: (time.sleep(0.05), (None, None))[1])
+    monkeypatch.setattr(model, "_solve_once", never)
+    from crm_lab.territory.synthetic import random_territory
+
+    data = random_territory(120, 12, seed=3)
+    outcome, plan = model._solve(model.derive_rules(data, TerritorySettings()), TerritorySettings(),
+                                 SolverOptions(time_limit=30), relax=frozenset(), start=None)
+    assert plan is None and outcome.status == "time_limit"
+    assert outcome.message == "no feasible solution found within the time limit of 30 s (infeasibility not proven)"

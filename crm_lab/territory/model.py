@@ -405,6 +405,7 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
         return SolveOutcome("infeasible", "none", "presolve", False, None, None, None, 0.0,
                             f"{len(nobody)} account(s) cannot go to any rep under these rules"), None
     first_seconds = 0.0
+    user_limit = options.time_limit
     if (not relax and MEDIUM_MODEL_PAIRS < eligible.sum() <= IMPROVE_MAX_PAIRS and options.solver != "cbc"
             and highs_available()):
         started = time.perf_counter()
@@ -428,6 +429,10 @@ def _solve(rules: Rules, settings: TerritorySettings, options: SolverOptions, *,
         if options.time_limit is not None:
             options = replace(options, time_limit=max(options.time_limit - first_seconds, 1.0))
     outcome, plan = _solve_once(rules, settings, options, eligible, relax, start)
+    if first_seconds and outcome.status == "time_limit" and user_limit is not None:
+        # The message names the limit the user set, not what was left of it for the last round.
+        outcome = replace(outcome, message=f"no feasible solution found within the time limit of {user_limit:g} s "
+                                           "(infeasibility not proven)")
     return replace(outcome, seconds=outcome.seconds + first_seconds), plan
 
 
