@@ -208,7 +208,7 @@ def test_a_run_kept_from_an_earlier_batch_is_marked_stale_when_the_spec_or_data_
     runs[1]["parameters"] = {"weeks": 2}
     again = run_batch(write_spec(tmp_path, runs), db, jobs=1, only=["a"])
     assert {r["name"]: r["stale"] for r in again.runs if r["name"] == "b"} == {
-        "b": "the spec gives this run other parameters now"}
+        "b": "the spec gives this run other parameters now (weeks)"}
     assert again.stale == ["b"] and "stale (kept from an earlier batch): b (rerun them with --only)" in again.summary()
     index = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert "test: 2 run(s), 0 failed, 1 stale" in index and "run it again with <code>--only b</code>" in index
@@ -216,6 +216,10 @@ def test_a_run_kept_from_an_earlier_batch_is_marked_stale_when_the_spec_or_data_
     record = {"parameters": {"weeks": 4}, "input_fingerprint": "old"}
     assert _stale_reason(record, {"weeks": 4}, "new") == "the database's data changed since it ran"
     assert _stale_reason({"parameters": {"weeks": 4}}, {"weeks": 4}, "new") is None
+    # Another database given to this batch is named as such, not as a change of the spec.
+    other = {"parameters": {"weeks": 4, "db_path": "/data/crm.duckdb"}, "input_fingerprint": "old"}
+    assert _stale_reason(other, {"weeks": 4, "db_path": "/tmp/copy.duckdb"}, "new") == (
+        "it ran on another database (/data/crm.duckdb)")
 
 
 def test_a_run_kernel_is_shut_down_without_an_interrupt(monkeypatch):

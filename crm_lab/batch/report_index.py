@@ -17,6 +17,7 @@ th { background: #f4f4f4; }
 .ok { color: #1a7f37; font-weight: 600; }
 .failed { color: #c62828; font-weight: 600; }
 .stale { color: #9a6700; font-weight: normal; }
+.stale code { white-space: nowrap; }
 code { font-size: 0.85em; white-space: pre-wrap; }
 """
 

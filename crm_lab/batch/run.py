@@ -170,8 +170,12 @@ def ingest_only(out_dir: str | os.PathLike, db_path: str | os.PathLike = DEFAULT
 def _stale_reason(record: dict[str, Any], parameters: dict[str, Any], fingerprint: str) -> str | None:
     """Why a kept outcome no longer shows what this batch would: None when it still does (or,
     for a record from before fingerprints were kept, when that cannot be told)."""
-    if record["parameters"] != parameters:
-        return "the spec gives this run other parameters now"
+    before = record["parameters"]
+    if before.get("db_path") != parameters.get("db_path"):
+        return f"it ran on another database ({before.get('db_path')})"
+    changed = sorted(name for name in before.keys() | parameters.keys() if before.get(name) != parameters.get(name))
+    if changed:
+        return f"the spec gives this run other parameters now ({', '.join(changed)})"
     if record.get("input_fingerprint", fingerprint) != fingerprint:
         return "the database's data changed since it ran"
     return None
