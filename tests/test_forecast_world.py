@@ -259,7 +259,7 @@ def test_the_tornado_moves_p50_the_way_each_knob_points(world):
 
 def test_bad_input_gets_a_message_naming_the_problem(world, tmp_path):
     db = world[0]
-    with pytest.raises(InvalidArgument, match="company c1 has no pipeline history at or before it"):
+    with pytest.raises(InvalidArgument, match="no company can be forecast: pick a later --as-of \\(as_of= in Python\\)\n  company c1 has no pipeline history at or before 2022-06-01: cannot learn its win rates; its earliest usable --as-of is 2023-03-28"):
         prepare(db, as_of="2022-06-01", horizon="month")
     with pytest.raises(InvalidArgument, match="horizon 2025-03-31 is before as_of 2025-04-01"):
         forecast(db, as_of=AS_OF, horizon="2025-03-31", store=False)

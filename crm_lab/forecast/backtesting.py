@@ -30,7 +30,7 @@ import polars as pl
 from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals
-from crm_lab.forecast.estimate import ModelOptions
+from crm_lab.forecast.estimate import ModelOptions, NoWonDeal
 from crm_lab.forecast.inputs import (
     GROUP_COLUMNS,
     ForecastInputs,
@@ -42,7 +42,7 @@ from crm_lab.forecast.inputs import (
 )
 from crm_lab.forecast.metrics import PINBALL_LEVELS, QUANTILE_LEVELS, Score, score_gamma, score_samples, weighted_pipeline
 from crm_lab.forecast.periods import as_of_dates, date_days, day_date, day_number, forecast_window
-from crm_lab.forecast.run import check_count
+from crm_lab.forecast.run import cannot_learn_text, check_count, earliest_usable_as_of
 from crm_lab.forecast.simulation import simulate
 from crm_lab.forecast.store import store_run
 from crm_lab.runs import RunRecord, input_fingerprint
@@ -127,6 +127,7 @@ class BacktestResult:
     horizon: str
     stored: bool = False
     currencies: dict = field(default_factory=dict)  # company_id -> currency (None: not named in the data)
+    skipped: dict = field(default_factory=dict)  # company_id -> (as-of dates skipped, why)
 
     @property
     def run_id(self) -> str:
@@ -156,6 +157,8 @@ class BacktestResult:
                 f"CRPS {row['crps']:,.0f}  pinball 10/50/90 {row['pinball_10']:,.0f}/{row['pinball_50']:,.0f}/"
                 f"{row['pinball_90']:,.0f}  MAE {row['mae']:,.0f}  bias {row['bias']:+,.0f}"
             )
+        for company_id, (dates, reason) in self.skipped.items():
+            lines.append(f"  {company_id} skipped at {len(dates)} as-of date(s) ({', '.join(d.date().isoformat() for d in dates)}): {reason}")
         lines.append("calibration over every company (share of actuals at or below each forecast quantile):")
         table = self.calibration()
         for method in METHODS:
@@ -263,13 +266,33 @@ def backtest(
                 f"stop {as_ofs[-1].date()}: its window ends {until.date()}, after the data ends ({last_event}); "
                 "the actuals would be incomplete"
             )
+        failed: dict = {}  # company_id -> [NoWonDeal at each as-of it could not be forecast]
         for window in windows:
             open_deals = read_open_deals(con, window.as_of, company)
             for history in histories.values():
-                case = gather_inputs(history, open_deals, window, options)
+                try:
+                    case = gather_inputs(history, open_deals, window, options)
+                except NoWonDeal as error:
+                    failed.setdefault(history.company_id, []).append(error)
+                    continue
                 currencies[history.company_id] = case.currency or currencies.get(history.company_id)
                 rows.extend(score_case(case, history.wins, trials=trials, seed=seed, dims=dims))
                 models[f"{history.company_id} {window.as_of.isoformat()}"] = case.model.describe()
+        skipped = {}
+        if failed:
+            earliest = earliest_usable_as_of(con, list(failed), options.outcome_window_days)
+            for company_id, errors in failed.items():
+                # The last as-of it failed at: the earliest usable --from is after every failure.
+                skipped[company_id] = ([e.as_of for e in errors],
+                                       cannot_learn_text(errors[-1], earliest[company_id], "--from", "start"))
+            if company is not None or not rows:
+                texts = [reason for _, reason in skipped.values()]
+                raise InvalidArgument(texts[0] if len(texts) == 1 else "\n".join(
+                    ["no company can be backtested: pick a later --from (start= in Python)"] + [f"  {t}" for t in texts]
+                ))
+            for company_id, (dates, reason) in skipped.items():
+                for when in dates:  # the run record says which forecasts were left out, and why
+                    models[f"{company_id} {when.isoformat()}"] = {"skipped": reason}
     frame = pl.DataFrame(rows, schema=BACKTEST_SCHEMA)
     parameters = {
         "start": as_ofs[0], "stop": stop, "every": every, "horizon": horizon, "trials": trials, "seed": seed,
@@ -277,7 +300,7 @@ def backtest(
     }
     record = RunRecord(kind="backtest", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
                        seed=seed, started_at=started_at)
-    result = BacktestResult(record, frame, as_ofs, horizon, currencies=currencies)
+    result = BacktestResult(record, frame, as_ofs, horizon, currencies=currencies, skipped=skipped)
     record.seconds = time.perf_counter() - started
     if store:
         store_run(

@@ -750,6 +750,28 @@ class ModelOptions:
         return cls(**values)
 
 
+class NoWonDeal(InvalidArgument):
+    """A company has no won deal with a known outcome at or before the as-of, so its win rates
+    cannot be learned. ``company_id`` and ``as_of`` say which; the forecast and backtest entry
+    points add the earliest as-of that would work (:func:`crm_lab.forecast.run.earliest_usable_as_of`)."""
+
+    what = "has no won deal with a known outcome"
+
+    def __init__(self, company_id: str, as_of: dt.datetime, detail: str = ""):
+        self.company_id = company_id
+        self.as_of = as_of
+        super().__init__(
+            f"as_of {as_of.isoformat()}: company {company_id} {self.what} at or before it{detail}: "
+            "cannot learn win rates (pick a later as_of)"
+        )
+
+
+class NoPipelineHistory(NoWonDeal):
+    """A company has no pipeline snapshot at or before the as-of (so no win to learn from either)."""
+
+    what = "has no pipeline history"
+
+
 @dataclass
 class ForecastModel:
     """The four estimators, fitted on one company's history as known at ``as_of``.
@@ -774,12 +796,12 @@ class ForecastModel:
         first = history.first_snapshot_at
         if first is None or first > as_of_at:
             since = f" (its first snapshot is {first.isoformat()})" if first is not None else ""
-            raise InvalidArgument(
-                f"as_of {as_of_at.isoformat()}: company {history.company_id} has no pipeline history at or before it{since}"
-            )
+            raise NoPipelineHistory(history.company_id, as_of_at, since)
         self.company_id_ = history.company_id
         self.as_of_ = as_of_at
         self.labels_ = label_snapshots(history.snapshots, as_of_at, outcome_window_days=o.outcome_window_days)
+        if float((self.labels_["weight"] * self.labels_["won"]).sum()) <= 0:
+            raise NoWonDeal(history.company_id, as_of_at)
         self.win_rates_ = WinRateModel(age_buckets=o.age_buckets, by=o.by, prior_strength=o.prior_strength).fit(self.labels_)
         self.close_timing_ = CloseTimingModel(lead_bandwidth_days=o.lead_bandwidth_days, prior_strength=o.prior_strength).fit(self.labels_)
         self.amount_change_ = AmountChangeModel(quantiles=o.amount_quantiles, prior_strength=o.prior_strength).fit(self.labels_)

@@ -17,8 +17,8 @@ import polars as pl
 
 from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
-from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals, read_other_ids
-from crm_lab.forecast.estimate import ModelOptions
+from crm_lab.forecast.data import check_replayed, forecast_sql, read_histories, read_open_deals, read_other_ids
+from crm_lab.forecast.estimate import ModelOptions, NoWonDeal
 from crm_lab.forecast.inputs import ForecastInputs, check_dimensions, check_scenario, gather_inputs, portfolio
 from crm_lab.forecast.periods import Window, forecast_window
 from crm_lab.forecast.scenarios import Scenario, load_scenarios
@@ -44,6 +44,45 @@ def check_as_of_in_data(con, as_of: dt.datetime, company: str | None = None) -> 
             f"as_of {_day_or_instant(as_of)}: after the data ends (the deal history spans {first.date()} to {last.date()}); "
             f"forecast as of at most {AS_OF_AFTER_DATA.days} days after {last.date()}, or load and replay newer events"
         )
+
+
+def earliest_usable_as_of(con, companies, outcome_window_days: float | None = None) -> dict:
+    """Per company, the earliest as-of day (a date: its midnight, UTC) at which the company has
+    a won deal with a known outcome, that is, a pipeline snapshot whose next close is a win
+    within ``outcome_window_days`` of it, closed by then (None: no such win in the data). Set
+    work in SQL over ``deal_closes.sql`` and ``pipeline_snapshots``."""
+    window = float(outcome_window_days if outcome_window_days is not None else ModelOptions().outcome_window_days)
+    rows = con.sql(
+        f"""
+        WITH closes AS ({forecast_sql('deal_closes')}),
+        labelled AS (
+            SELECT s.company_id, s.snapshot_at, c.closed_at, c.outcome
+            FROM pipeline_snapshots s
+            ASOF JOIN closes c ON c.company_id = s.company_id AND c.deal_id = s.deal_id AND c.closed_at > s.snapshot_at
+            WHERE ($company IS NULL OR s.company_id = $company)
+        ), first_win AS (
+            SELECT company_id, min(closed_at) AT TIME ZONE 'UTC' AS first_at FROM labelled
+            WHERE outcome = 'won' AND epoch(closed_at) - epoch(snapshot_at) <= $window * 86400
+            GROUP BY company_id
+        )
+        SELECT company_id, CAST(first_at AS DATE) + CAST(first_at > CAST(CAST(first_at AS DATE) AS TIMESTAMP) AS INTEGER)
+        FROM first_win
+        """,
+        params={"company": companies[0] if len(companies) == 1 else None, "window": window},
+    ).fetchall()
+    found = dict(rows)
+    return {c: found.get(c) for c in companies}
+
+
+def cannot_learn_text(error: NoWonDeal, earliest: dt.date | None, flag: str, python_name: str) -> str:
+    """What a user reads for a company whose win rates cannot be learned at an as-of: the
+    company, the as-of, and the earliest value of the option (``--as-of`` / ``--from``) that
+    would work, or that the data holds no win of it at all."""
+    when = _day_or_instant(error.as_of)
+    head = f"company {error.company_id} {error.what} at or before {when}: cannot learn its win rates"
+    if earliest is None:
+        return head + "; its data holds no won deal at all (load more history, or pick another --company)"
+    return head + f"; its earliest usable {flag} is {earliest.isoformat()} ({python_name}= in Python)"
 
 
 def _day_or_instant(value: dt.datetime) -> str:
@@ -129,10 +168,16 @@ class ScenarioRun:
 
 
 def prepare(db_path: str | os.PathLike | None = None, *, as_of, horizon="quarter", company: str | None = None,
-            model_options: dict | ModelOptions | None = None, con=None) -> list[ForecastInputs]:
+            model_options: dict | ModelOptions | None = None, con=None, skipped: dict | None = None) -> list[ForecastInputs]:
     """Read one as-of's history and open deals and fit each company's model.
 
     Pass ``db_path`` (opened read-only here) or an open connection ``con``.
+
+    A company with no won deal with a known outcome at or before the as-of cannot be forecast.
+    With ``skipped`` (a dict) and no ``company``, such companies are left out and ``skipped``
+    maps each to the reason (naming its earliest usable as-of), as long as one company can be
+    forecast; otherwise :class:`crm_lab.errors.InvalidArgument` names every such company and
+    its earliest usable as-of.
     """
     window = forecast_window(as_of, horizon)
     options = model_options if isinstance(model_options, ModelOptions) else ModelOptions.from_dict(model_options)
@@ -143,17 +188,36 @@ def prepare(db_path: str | os.PathLike | None = None, *, as_of, horizon="quarter
         histories = read_histories(connection, until=window.as_of, company=company)
         open_deals = read_open_deals(connection, window.as_of, company)
         elsewhere = read_other_ids(connection, window.as_of, company) if company is not None else {}
-        return histories, open_deals, elsewhere
+        inputs, failed = [], []
+        for h in histories.values():
+            try:
+                inputs.append(gather_inputs(h, open_deals, window, options))
+            except NoWonDeal as error:
+                failed.append(error)
+        if failed:
+            earliest = earliest_usable_as_of(connection, [e.company_id for e in failed], options.outcome_window_days)
+            reasons = {e.company_id: cannot_learn_text(e, earliest[e.company_id], "--as-of", "as_of") for e in failed}
+            if skipped is None or company is not None or not inputs:
+                raise InvalidArgument(_refusal(reasons, "--as-of", "as_of"))
+            skipped.update(reasons)
+        return inputs, elsewhere
 
     if con is not None:
-        histories, open_deals, elsewhere = read(con)
+        inputs, elsewhere = read(con)
     else:
         with reading(db_path or DEFAULT_DB) as connection:
-            histories, open_deals, elsewhere = read(connection)
-    inputs = [gather_inputs(h, open_deals, window, options) for h in histories.values()]
+            inputs, elsewhere = read(connection)
     for case in inputs:
         case.elsewhere = elsewhere
     return inputs
+
+
+def _refusal(reasons: dict, flag: str, python_name: str) -> str:
+    """One company: its reason. Several: each on its own line, after what to do."""
+    if len(reasons) == 1:
+        return next(iter(reasons.values()))
+    lines = [f"no company can be forecast: pick a later {flag} ({python_name}= in Python)"]
+    return "\n".join(lines + [f"  {text}" for text in reasons.values()])
 
 
 def run_scenarios(inputs: list[ForecastInputs], scenarios=None, *, trials: int = 10_000, seed: int = 0, by=(),
@@ -222,6 +286,7 @@ class ForecastResult:
     run: ScenarioRun
     stored: bool = False
     models: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)  # company_id -> why it was not forecast
 
     @property
     def run_id(self) -> str:
@@ -269,6 +334,8 @@ class ForecastResult:
                     f"  {label(row)}: mean {row['delta_mean']:+,.2f} "
                     f"(+/- {row['delta_mean_se']:,.2f}), P50 {row['delta_p50']:+,.2f}"
                 )
+        for company_id, reason in self.skipped.items():
+            lines.append(f"  {company_id} skipped: {reason}")
         if self.stored:
             lines.append(f"results: SELECT * FROM forecast_summary WHERE run_id = '{self.run_id}'")
         return "\n".join(lines)
@@ -339,7 +406,9 @@ def forecast(
     with reading(db_path, lock_timeout=lock_timeout) as con:
         check_replayed(con)
         fingerprint = input_fingerprint(con)
-        inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con)
+        skipped: dict = {}
+        inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con,
+                         skipped=skipped)
     run = run_scenarios(inputs, scenarios, trials=trials, seed=seed, by=dims, target=target)
     parameters = {
         "as_of": window.as_of, "horizon": horizon, "trials": trials, "seed": seed, "target": target, "by": list(dims),
@@ -349,7 +418,9 @@ def forecast(
     record = RunRecord(kind="forecast", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
                        seed=seed, started_at=started_at)
     models = {case.company_id: case.model.describe() for case in inputs}
-    result = ForecastResult(record, window, inputs, run, models=models)
+    # A company left out says so in the run record: its models entry is the reason.
+    models.update({company_id: {"skipped": reason} for company_id, reason in skipped.items()})
+    result = ForecastResult(record, window, inputs, run, models=models, skipped=skipped)
     record.seconds = time.perf_counter() - started
     if store:
         store_run(
