@@ -120,7 +120,7 @@ def run_query(
                 text = str(relation) if relation is not None else ""
                 frame = None
             else:
-                frame = relation.pl() if relation is not None else pl.DataFrame()
+                frame = fetch_polars(relation, text=fmt in TEXT_FORMATS) if relation is not None else pl.DataFrame()
         except duckdb.Error as error:
             raise CrmLabError(explain_error(con, str(error), db_path, company)) from error
     finally:
@@ -140,7 +140,120 @@ def run_query(
         Path(out).write_text(text, encoding="utf-8")
     except OSError as error:
         raise OutputError(f"cannot write {out}: {error.strerror or error}") from error
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException) as error:
+        raise UnsupportedType(f"the result cannot be written as {fmt}: {str(error).splitlines()[0]}") from None
     return f"wrote {frame.height} row(s) to {out}"
+
+
+# csv, json and jsonl are text: every value must be text, a number, a boolean or nested JSON.
+TEXT_FORMATS = ("csv", "json", "jsonl")
+# Types polars cannot take from DuckDB's Arrow export (or takes as opaque bytes), written as
+# DuckDB's own text: a union as its value, a bit string as 0s and 1s, a bignum as its digits,
+# a variant as its value.
+AS_TEXT = {"union", "bit", "bignum", "varint", "variant"}
+# Bytes, which csv and json cannot hold: a geometry is written as WKT text ('POINT (1 2)').
+BYTES = {"blob", "geometry"}
+
+
+class UnsupportedType(CrmLabError):
+    """A result column of a type the output cannot hold."""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _needs_rewrite(dtype, text: bool) -> bool:
+    """Whether ``dtype`` (a DuckDB type) is, or holds, a value polars (or, with ``text``, csv and
+    json) cannot take as it is."""
+    kind = dtype.id
+    if kind in AS_TEXT or kind == "interval" or (text and kind in BYTES):
+        return True
+    if kind in ("list", "struct", "map", "array"):
+        return any(_needs_rewrite(child, text) for name, child in dtype.children if name != "size")
+    return False
+
+
+def _rewritten(dtype, text: bool) -> str:
+    """``dtype`` as a DuckDB type name, with every value _needs_rewrite names as VARCHAR."""
+    kind = dtype.id
+    if kind in AS_TEXT or kind == "interval" or (text and kind in BYTES):
+        return "VARCHAR"
+    children = dict(dtype.children) if kind in ("list", "struct", "map", "array") else {}
+    if kind == "list":
+        return f"{_rewritten(children['child'], text)}[]"
+    if kind == "array":
+        return f"{_rewritten(children['child'], text)}[{children['size']}]"
+    if kind == "map":
+        return f"MAP({_rewritten(children['key'], text)}, {_rewritten(children['value'], text)})"
+    if kind == "struct":
+        return "STRUCT(" + ", ".join(f"{_quote(name)} {_rewritten(child, text)}" for name, child in dtype.children) + ")"
+    return str(dtype)
+
+
+def fetch_polars(relation: duckdb.DuckDBPyRelation, *, text: bool = False) -> pl.DataFrame:
+    """``relation`` as polars, with the types polars cannot take converted first.
+
+    An INTERVAL column becomes a polars Duration (days counted as 24 hours) when no value has a
+    month part, else DuckDB's text for it ('1 month 2 days'); with ``text`` (csv, json) it is
+    always that text. With ``text`` a BLOB column is hex ('AA0061') and a GEOMETRY is WKT.
+    Unions, bit strings, bignums and variants are DuckDB's text; inside lists, structs and maps,
+    so are intervals (and, with ``text``, blobs). A column polars still cannot take raises
+    UnsupportedType naming it and its type."""
+    columns, types = relation.columns, relation.types
+    exprs, intervals = [], []
+    for name, dtype in zip(columns, types):
+        q = _quote(name)
+        if dtype.id == "interval" and not text:
+            intervals.append(name)
+            exprs.append(q)
+        elif dtype.id == "blob" and text:
+            exprs.append(f"hex({q}) AS {q}")
+        elif _needs_rewrite(dtype, text):
+            exprs.append(f"CAST({q} AS {_rewritten(dtype, text)}) AS {q}")
+        else:
+            exprs.append(q)
+    if exprs != [_quote(name) for name in columns]:
+        relation = relation.project(", ".join(exprs))
+    try:
+        if not intervals:
+            return relation.pl()
+        table = relation.to_arrow_table()
+        rest = pl.from_arrow(table.drop_columns(intervals))
+        converted = _intervals_as_polars(table.select(intervals))
+        return pl.concat([rest, converted], how="horizontal").select(columns)
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, TypeError, ValueError) as error:
+        for name, dtype in zip(columns, types):
+            if name in intervals:
+                continue
+            try:
+                relation.project(_quote(name)).limit(0).pl()
+            except (pl.exceptions.PolarsError, pl.exceptions.PanicException, TypeError, ValueError):
+                raise UnsupportedType(
+                    f"column {name} has type {dtype}, which polars cannot hold: "
+                    f"cast it in the query, e.g. CAST({_quote(name)} AS VARCHAR)"
+                ) from None
+        raise UnsupportedType(f"the result cannot be converted to polars: {str(error).splitlines()[0]}") from None
+
+
+def _intervals_as_polars(table) -> pl.DataFrame:
+    """Arrow interval columns as polars Durations (microseconds), or as DuckDB's text for a
+    column with a month part in any value."""
+    con = duckdb.connect()
+    try:
+        con.register("intervals", table)
+        quoted = [_quote(name) for name in table.column_names]
+        flags = con.sql(
+            "SELECT " + ", ".join(f"coalesce(bool_or(datepart('year', {q}) * 12 + datepart('month', {q}) <> 0), false)"
+                                  for q in quoted) + " FROM intervals"
+        ).fetchall()[0]
+        exprs = [f"CAST({q} AS VARCHAR) AS {q}" if months else f"epoch_us({q}) AS {q}" for q, months in zip(quoted, flags)]
+        frame = con.sql(f"SELECT {', '.join(exprs)} FROM intervals").pl()
+    finally:
+        con.close()
+    return frame.with_columns(
+        pl.col(name).cast(pl.Duration("us")) for name, months in zip(table.column_names, flags) if not months
+    )
 
 
 def nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:

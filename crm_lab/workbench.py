@@ -14,6 +14,7 @@ import duckdb
 import polars as pl
 
 from crm_lab.load import load
+from crm_lab.query import fetch_polars
 from crm_lab.replay import REPLAY_VERSION, replay
 from crm_lab.sources import fingerprint, resolve_inputs
 from crm_lab.errors import CrmLabError
@@ -72,10 +73,15 @@ class Workbench:
     def query(self, sql: str, params: list | dict | None = None) -> pl.DataFrame:
         """Any read query, as polars (through Arrow, no Python objects).
 
+        An INTERVAL column is a polars Duration when no value has a month part (else DuckDB's
+        text for it); unions, bit strings and bignums are DuckDB's text (see docs/SQL.md). A
+        column polars cannot hold raises CrmLabError naming the column and its type.
+
         A public name that is missing (its command has not run, or it spans companies in a company
         session) is explained as ``crm-lab sql`` explains it; other errors are DuckDB's own."""
         try:
-            return self.con.sql(sql, params=params).pl()
+            relation = self.con.sql(sql, params=params)
+            return fetch_polars(relation) if relation is not None else pl.DataFrame()
         except duckdb.Error as error:
             explained = explain_error(self.con, str(error), self.db_path, self.company)
             if explained == str(error).strip():
