@@ -161,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = command("replay", _replay, "fold the event log into history, current state and pipeline snapshots")
     rep.add_argument("--full", action="store_true", help="rebuild everything, not only aggregates with new events")
-    rep.add_argument("--period", choices=("week", "month", "quarter"), default="week",
-                     help="pipeline_snapshots period (default week; a change rebuilds everything)")
+    rep.add_argument("--period", choices=("week", "month", "quarter"), default=None,
+                     help="pipeline_snapshots period; it sticks until changed (default: the last replay's, week on the "
+                          "first replay; a change rebuilds everything)")
 
     from crm_lab.forecast import command as forecast_command
 

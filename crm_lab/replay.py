@@ -70,7 +70,7 @@ def replay(
     db_path: str | os.PathLike = DEFAULT_DB,
     *,
     full: bool = False,
-    period: str = "week",
+    period: str | None = None,
     lock_timeout: float | None = None,
 ) -> ReplayReport:
     """Replay the event log into history, current state and snapshots.
@@ -81,8 +81,9 @@ def replay(
         The workbench database, with ``events`` loaded.
     full : bool
         Rebuild everything instead of only the aggregates with new events.
-    period : {"week", "month", "quarter"}
-        Period of ``pipeline_snapshots`` (weeks end on Sunday). Changing it rebuilds all.
+    period : {"week", "month", "quarter"} or None
+        Period of ``pipeline_snapshots`` (weeks end on Sunday). Changing it rebuilds all, and it
+        sticks: None (the default) keeps the last replay's period (week on the first replay).
     lock_timeout : float, optional
         Seconds to wait for another process's lock on the database.
 
@@ -94,7 +95,7 @@ def replay(
     NothingToReplay
         The database has no events loaded.
     """
-    if period not in PERIOD_STEPS:
+    if period is not None and period not in PERIOD_STEPS:
         raise InvalidArgument(f"period must be one of week, month, quarter; got {period!r}")
     started = time.perf_counter()
     started_at = datetime.now(timezone.utc)
@@ -109,17 +110,19 @@ def _has_events(con: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(con, "events") and bool(con.sql("SELECT 1 FROM events LIMIT 1").fetchall())
 
 
-def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str, started_at: datetime, started: float) -> ReplayReport:
+def _replay(con: duckdb.DuckDBPyConnection, *, full: bool, period: str | None, started_at: datetime, started: float) -> ReplayReport:
     ensure_schema(con)
     for table in REPLAY_TABLES:
         con.execute(schema_sql(table))
     con.execute(replay_sql("views"))
-    con.execute("SET VARIABLE replay_period = ?", [period])
-    con.execute("SET VARIABLE replay_period_step = ?", [PERIOD_STEPS[period]])
     through = _value(con, "SELECT max(load_id) FROM load_runs")
     last = con.sql(
         "SELECT replay_version, through_load_id, period FROM replay_runs ORDER BY replay_id DESC LIMIT 1"
     ).fetchall()
+    if period is None:  # the period sticks until changed: the last replay's, week on the first
+        period = last[0][2] if last and last[0][2] in PERIOD_STEPS else "week"
+    con.execute("SET VARIABLE replay_period = ?", [period])
+    con.execute("SET VARIABLE replay_period_step = ?", [PERIOD_STEPS[period]])
     mode, reason = _choose_mode(full, last, period)
     if mode == "full":
         con.execute("CREATE OR REPLACE TEMP VIEW _replay_input AS SELECT * FROM events")
