@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -134,25 +135,84 @@ def check_company(parameters: dict[str, Any]) -> None:
     """Open the database the notebook will read (``db_path``, else the default one) for the
     ``company`` it is given, as the notebook does, so an unknown company is refused here, with the
     companies the database knows, rather than as an error cell on the page after the server starts."""
+    check_dashboard_inputs({k: v for k, v in parameters.items() if k not in ("as_of", "horizon")})
+
+
+def check_dashboard_inputs(parameters: dict[str, Any]) -> None:
+    """Refuse, before the server starts, what would otherwise fail a cell of the page: a company
+    the database does not know, an ``as_of`` past the data (the forecast's own check) and a
+    ``horizon`` the forecast does not take, each with the message the engines give."""
     company = parameters.get("company")
-    if company is None:
-        return
-    if not isinstance(company, str):
+    if company is not None and not isinstance(company, str):
         raise InvalidArgument(f"company must be a company id (text), got {type(company).__name__} {company!r}")
+    from crm_lab.forecast.periods import forecast_window
+    from crm_lab.forecast.run import check_as_of_in_data
+    from crm_lab.widgets.panel import what_if_as_of
     from crm_lab.workbench import open_workbench
 
-    with open_workbench(parameters.get("db_path"), company):
-        pass
+    with open_workbench(parameters.get("db_path"), company) as wb:
+        if "as_of" not in parameters and "horizon" not in parameters:
+            return
+        window = forecast_window(what_if_as_of(wb, parameters.get("as_of")), parameters.get("horizon", "quarter"))
+        check_as_of_in_data(wb.con, window.as_of, company or wb.companies()[0])
 
 
-def run_server(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
-    """Run a server in the foreground until it exits or the user presses Ctrl-C."""
-    server = subprocess.Popen(command, env=env or offline_environment(), cwd=cwd)
+class ServerStopped(Exception):
+    """SIGTERM or SIGHUP reached ``crm-lab lab`` / ``crm-lab dashboard``."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+STOP_GRACE_SECONDS = 10.0
+
+
+def run_server(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+               grace: float = STOP_GRACE_SECONDS) -> int:
+    """Run a server in the foreground until it exits, the user presses Ctrl-C, or SIGTERM or
+    SIGHUP arrives: then the server is asked to stop (it shuts its kernels down), killed with its
+    process group if it has not stopped within ``grace`` seconds, and the caller's ``finally``
+    blocks and ``with`` statements (the dashboard's temporary folder) run before we return."""
+
+    def stop(signum, _frame):
+        raise ServerStopped(signum)
+
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
-        return server.wait()
-    except KeyboardInterrupt:
-        server.terminate()
-        return server.wait()
+        # Its own process group: Ctrl-C reaches it once, from us, and a kill reaches all it started.
+        server = subprocess.Popen(command, env=env or offline_environment(), cwd=cwd, start_new_session=True)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            return stop_server(server, grace)
+        except ServerStopped as stopped:
+            stop_server(server, grace)
+            return 128 + stopped.signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def stop_server(server: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> int:
+    """SIGTERM to the server (Jupyter servers then shut their kernels down), SIGKILL to its
+    process group after ``grace`` seconds; a second signal meanwhile does not interrupt this."""
+    blocked = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (*STOP_SIGNALS, signal.SIGINT)}
+    try:
+        if server.poll() is None:
+            server.terminate()
+        try:
+            return server.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(server.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return server.wait()
+    finally:
+        for signum, handler in blocked.items():
+            signal.signal(signum, handler)
 
 
 def serve_dashboard(db_path: str | os.PathLike | None, *, company: str | None = None, parameters: dict | None = None,
@@ -160,7 +220,7 @@ def serve_dashboard(db_path: str | os.PathLike | None, *, company: str | None = 
     values = dashboard_parameters(db_path, company, parameters or {})
     with tempfile.TemporaryDirectory(prefix="crm-lab-dashboard-") as scratch:
         served = parameterized_copy(Path(notebook), values, Path(scratch))
-        check_company(values)
+        check_dashboard_inputs(values)
         print(f"crm-lab dashboard: serving {notebook.name} on http://{HOST}:{port}/ (Ctrl-C stops it)", flush=True)
         return run_server(dashboard_command(served, port=port, open_browser=open_browser), cwd=Path(scratch))
 

@@ -4,8 +4,11 @@ call nowhere. (tests/browser drives the running servers in Chromium.)"""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -20,6 +23,7 @@ from crm_lab.serve import (
     lab_command,
     lab_environment,
     check_company,
+    check_dashboard_inputs,
     offline_environment,
     parameterized_copy,
     parse_assignments,
@@ -150,3 +154,156 @@ def test_an_unknown_company_is_refused_before_the_server_starts(tmp_path):
     assert str(refused.value) == "company must be a company id (text), got int 7"
     check_company({"db_path": str(db), "company": "c1"})  # a known company passes
     check_company({})  # no company: the notebook takes the first
+
+
+# ------------------------------------------------------------------- as_of and horizon before the start
+
+
+def deal_history_span(db) -> tuple[str, str]:
+    from tests.conftest import query
+
+    first, last = query(db, "SELECT min(valid_from)::DATE, max(valid_from)::DATE FROM deal_history")[0]
+    return str(first), str(last)
+
+
+@pytest.mark.parametrize("option, message", [
+    ("as_of=2031-01-01", "as_of 2031-01-01: after the data ends (the deal history spans {first} to {last}); "
+                         "forecast as of at most 7 days after {last}, or load and replay newer events"),
+    ("horizon=decade", "horizon must be one of month, quarter, year or a date like '2025-06-30', got 'decade'"),
+    ("as_of=notadate", "as_of must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got 'notadate'"),
+])
+def test_an_as_of_or_horizon_the_forecast_refuses_is_refused_before_the_server_starts(option, message):
+    from crm_lab.workbench import sample_database
+
+    first, last = deal_history_span(sample_database())
+    done = subprocess.run([sys.executable, "-m", "crm_lab", "dashboard", "--sample", "-p", option, "--no-browser",
+                           "--port", "1"], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr == f"crm-lab dashboard: {message.format(first=first, last=last)}\n"
+
+
+def test_dashboard_inputs_are_checked_with_the_forecasts_own_checks():
+    from crm_lab.workbench import sample_database
+
+    db = str(sample_database())
+    first, last = deal_history_span(db)
+    with pytest.raises(InvalidArgument) as refused:
+        check_dashboard_inputs({"db_path": db, "company": "c2", "as_of": "2031-01-01", "horizon": "year"})
+    assert str(refused.value).startswith(f"as_of 2031-01-01: after the data ends (the deal history spans {first} to")
+    with pytest.raises(InvalidArgument, match="^horizon must be one of month, quarter, year"):
+        check_dashboard_inputs({"db_path": db, "horizon": "decade"})  # checked at the default as_of too
+    check_dashboard_inputs({"db_path": db, "company": "c1", "as_of": "2025-07-01", "horizon": "month"})
+    check_dashboard_inputs({"db_path": db, "horizon": "year"})
+
+
+def test_a_crm_lab_error_in_a_notebook_cell_shows_as_its_message(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from crm_lab.widgets import shows_errors
+
+    shell = InteractiveShell.instance()
+    shown = []
+    shell.display_pub.publish = lambda data, **_: shown.append(data)
+    with shows_errors():
+        raise InvalidArgument("as_of 2031-01-01: after the data ends <soon>")
+    assert shown == [{"text/html": '<p class="crm-lab-cell-error"><span class="crm-lab-error" style="color:#b00020">'
+                                   "as_of 2031-01-01: after the data ends &lt;soon&gt;</span></p>",
+                      "text/plain": "<IPython.core.display.HTML object>"}]
+    with pytest.raises(ZeroDivisionError):  # a bug still fails the cell, with its traceback
+        with shows_errors():
+            1 / 0
+
+
+# ------------------------------------------------------------------------- SIGTERM and SIGHUP
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+def answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_sigterm_stops_the_dashboard_its_kernels_and_removes_its_folder():
+    from tests.browser.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "crm_lab", "dashboard", "--sample", "--no-browser", "--port",
+                                str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: answers(port) or process.poll() is not None, 60, "the dashboard to answer")
+        assert process.poll() is None
+        (voila,) = children(process.pid)
+        command = Path(f"/proc/{voila}/cmdline").read_bytes().split(b"\0")
+        scratch = Path(command[3].decode()).parent
+        assert scratch.name.startswith("crm-lab-dashboard-") and scratch.is_dir()
+        wait_until(lambda: children(voila), 30, "a kernel")
+        kernels = children(voila)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 128 + signal.SIGTERM
+        assert not alive(voila) and not any(alive(k) for k in kernels)
+        assert not scratch.exists() and not answers(port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+RUN_SERVER = """
+import sys, tempfile
+from pathlib import Path
+from crm_lab.serve import run_server
+with tempfile.TemporaryDirectory(prefix="crm-lab-test-") as scratch:
+    print(scratch, flush=True)
+    code = run_server([sys.executable, "-c", sys.argv[1]], cwd=Path(scratch), grace=1.0)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("signum, server", [
+    (signal.SIGHUP, "import time; print('up', flush=True); time.sleep(60)"),
+    # A server that ignores SIGTERM is killed, with its process group, after the grace period.
+    (signal.SIGTERM, "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+                     "time.sleep(60)"),
+])
+def test_a_stop_signal_stops_the_server_and_runs_the_callers_cleanup(signum, server):
+    process = subprocess.Popen([sys.executable, "-c", RUN_SERVER, server], stdout=subprocess.PIPE, text=True)
+    try:
+        scratch = Path(process.stdout.readline().strip())
+        assert process.stdout.readline() == "up\n"
+        (child,) = children(process.pid)
+        process.send_signal(signum)
+        assert process.wait(timeout=15) == 128 + signum
+        assert not alive(child) and not scratch.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

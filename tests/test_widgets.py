@@ -4,6 +4,7 @@ busy or when an input is refused."""
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from dataclasses import replace
@@ -20,7 +21,7 @@ from crm_lab.territory.synthetic import random_territory
 from crm_lab.widgets import ForecastPanel, TerritoryPanel, ThresholdPanel
 from crm_lab.widgets import forecast as forecast_widgets
 from crm_lab.widgets.forecast import p50_text
-from crm_lab.widgets.leads import routed_text
+from crm_lab.widgets.leads import home_currency, routed_text
 from crm_lab.workbench import open_workbench, sample_database
 
 COMPANY = "c1"
@@ -52,8 +53,12 @@ def totals(case, *scenarios):
     return {name: samples.sum(axis=1) for (_, name), samples in run.samples.items()}
 
 
+def strip(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
 def headline(panel) -> str:
-    return re.sub(r"<[^>]+>", "", panel.headline.value)
+    return strip(panel.headline.value)
 
 
 # ----------------------------------------------------------------------------------- forecast
@@ -62,12 +67,25 @@ def headline(panel) -> str:
 def test_forecast_panel_shows_the_p50_a_joint_run_gives(case):
     panel = ForecastPanel(case, trials=TRIALS, seed=SEED)
     expected = totals(case, Scenario(name="up", win_rate=1.2, slip_days=14))
-    assert headline(panel) == p50_text(float(np.quantile(expected["baseline"], 0.5)))
+    assert headline(panel) == p50_text(float(np.quantile(expected["baseline"], 0.5)), "USD")
 
     panel.controls["win_rate"].value = 1.2
     panel.controls["slip_days"].value = 14
-    assert headline(panel) == p50_text(float(np.quantile(expected["up"], 0.5)))
+    assert headline(panel) == p50_text(float(np.quantile(expected["up"], 0.5)), "USD")
     assert "ready" in panel.status.value
+
+
+def test_forecast_panel_labels_money_with_the_companys_currency(case):
+    assert case.currency == "USD"
+    assert p50_text(506_645.4, "USD") == "Scenario P50: 506,645 USD"
+    assert p50_text(506_645.4) == "Scenario P50: 506,645"  # data that names no currency
+    panel = ForecastPanel(case, trials=TRIALS, seed=SEED, target=363_466)
+    assert re.fullmatch(r"Scenario P50: [\d,]+ USD", headline(panel))
+    for label in ("mean (USD)", "P10 (USD)", "P50 (USD)", "P90 (USD)", "P(≥ 363,466 USD)"):
+        assert f">{label}<" in panel.table.value
+    assert panel.controls["target"].description == "target (USD)"
+    unnamed = ForecastPanel(replace(case, currency=None), trials=TRIALS, seed=SEED, target=363_466)
+    assert ">P(≥ 363,466)<" in unnamed.table.value and ">P50<" in unnamed.table.value
 
 
 def test_forecast_panel_counts_the_chance_of_the_target_on_the_same_trials(case):
@@ -173,10 +191,54 @@ def test_threshold_panel_says_why_it_routes_nobody(study):
 
 def test_threshold_panel_without_a_capacity_limit(study):
     panel = ThresholdPanel(study)
-    panel.controls["capacity_hours"].value = 0.0
+    assert panel.controls["no_limit"].value is False  # the study has a capacity
+    panel.controls["no_limit"].value = True
     table, choice = panel.table()
+    assert panel.capacity_hours is None
     assert table["within_capacity"].all()
-    assert "no capacity limit" in panel.best.value
+    assert "Best for profit within no capacity limit:" in panel.best.value
+
+
+def test_threshold_panel_zero_sdr_hours_route_nobody_as_sweep_leads_does(study):
+    panel = ThresholdPanel(study)
+    panel.controls["capacity_hours"].value = 0.0
+    _, choice = panel.table()
+    assert panel.capacity_hours == 0.0 and choice.routes_nobody
+    per_lead = study.settings.hours_per_lead
+    assert strip(panel.best.value) == (f"Best for profit within 0 SDR hours: route nobody (capacity 0 h admits no lead "
+                                       f"at {per_lead:g} h per lead)")
+    s = study.settings  # what `crm-lab sweep-leads --capacity-hours 0` computes
+    curve = sweep(study.test["routing_score"].to_numpy(), study.test["converted"].to_numpy(),
+                  hours_per_lead=s.hours_per_lead, capacity_hours=0.0, cost_per_lead=s.cost_per_lead,
+                  deal_value=study.deal_value, win_rate=study.win_rate)
+    expected = best_cutoff(curve, s.objective, capacity_hours=0.0)
+    assert expected.routes_nobody and expected.nobody_reason == choice.nobody_reason
+
+
+def test_threshold_panel_refuses_negative_sdr_hours_in_its_status(study):
+    panel = ThresholdPanel(study)
+    before = (panel.headline.value, panel.best.value)
+    panel.controls["capacity_hours"].value = -5.0
+    assert strip(panel.status.value) == ('SDR hours must be 0 or more (0 routes nobody), got -5; '
+                                         'tick "no limit" for no capacity limit')
+    assert (panel.headline.value, panel.best.value) == before
+    assert not any(c.disabled for c in panel.controls.values())
+
+
+def test_threshold_panel_starts_with_no_limit_ticked_for_a_study_without_capacity(study):
+    unlimited = replace(study, settings=replace(study.settings, capacity_hours=None))
+    panel = ThresholdPanel(unlimited)
+    assert panel.controls["no_limit"].value is True and panel.capacity_hours is None
+
+
+def test_threshold_panel_labels_money_with_the_companys_home_currency(study, database):
+    assert home_currency(database, "c1") == "USD" and home_currency(database, "c2") == "EUR"
+    panel = ThresholdPanel(study, currency="USD")
+    for label in ("cost (USD)", "revenue (USD)", "profit (USD)"):
+        assert f">{label}<" in panel.row.value
+    choice = study.choice
+    assert f"profit {choice.value:,.0f} USD</p>" in panel.best.value
+    assert ">profit<" in ThresholdPanel(study).row.value  # no currency named: bare labels
 
 
 # --------------------------------------------------------------------------------- territory

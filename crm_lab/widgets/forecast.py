@@ -6,6 +6,7 @@ so the difference on screen is the knob's, not noise."""
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import ipywidgets as widgets
@@ -40,9 +41,19 @@ class Outcome:
         return cls(float(totals.mean()), float(p10), float(p50), float(p90), p_target)
 
 
-def p50_text(value: float) -> str:
+def money_text(value: float, currency: str | None) -> str:
+    """An amount in whole units, followed by its currency when the data names one."""
+    return f"{whole_units(value)} {currency}" if currency else whole_units(value)
+
+
+def money_label(name: str, currency: str | None) -> str:
+    """A column or control label for amounts: ``P50 (USD)``; the bare name without a currency."""
+    return f"{name} ({currency})" if currency else name
+
+
+def p50_text(value: float, currency: str | None = None) -> str:
     """The headline the dashboard shows (and a browser test waits for)."""
-    return f"Scenario P50: {whole_units(value)}"
+    return f"Scenario P50: {money_text(value, currency)}"
 
 
 class ForecastPanel(Panel):
@@ -78,7 +89,7 @@ class ForecastPanel(Panel):
             "slip_days": widgets.IntSlider(value=int(start.slip_days), min=-60, max=90, step=1, description="slip days"),
             "new_pipeline": widgets.FloatSlider(value=start.new_pipeline, min=0.0, max=2.0, step=0.1,
                                                 description="new pipeline ×"),
-            "target": widgets.FloatText(value=round(target or 0.0), description="target"),
+            "target": widgets.FloatText(value=round(target or 0.0), description=money_label("target", case.currency)),
         }
         for control in self.controls.values():
             control.continuous_update = False
@@ -111,18 +122,20 @@ class ForecastPanel(Panel):
     def refresh(self) -> None:
         with self.working(f"simulating {self.trials:,} trials"):
             baseline, scenario = self.outcomes()
-            target = self.target
-            self.headline.value = f'<p class="crm-lab-p50"><b>{p50_text(scenario.p50)}</b></p>'
+            target, currency = self.target, self.case.currency
+            self.headline.value = f'<p class="crm-lab-p50"><b>{html.escape(p50_text(scenario.p50, currency))}</b></p>'
             columns = {"": ["baseline", "scenario"]}
             formats = {}
             for name, field in (("mean", "mean"), ("P10", "p10"), ("P50", "p50"), ("P90", "p90")):
-                columns[name] = [getattr(baseline, field), getattr(scenario, field)]
-                formats[name] = whole_units
+                label = money_label(name, currency)
+                columns[label] = [getattr(baseline, field), getattr(scenario, field)]
+                formats[label] = whole_units
             if target is not None:
-                chance = f"P(≥ {whole_units(target)})"
+                chance = f"P(≥ {money_text(target, currency)})"
                 columns[chance] = [baseline.p_target, scenario.p_target]
                 formats[chance] = percentage
             self.table.value = frame_html(pl.DataFrame(columns), formats)
             window = self.case.window
             self.chart.value = figure_png(fan_chart(self.samples(self.scenario), window, target=target,
-                                                    title=f"{self.case.company_id}: cumulative bookings in {window.label}"))
+                                                    title=f"{self.case.company_id}: cumulative bookings"
+                                                          f"{f' ({currency})' if currency else ''} in {window.label}"))

@@ -7,6 +7,7 @@ string is also what a browser test can wait for."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import time
@@ -31,6 +32,33 @@ def figure_png(fig) -> bytes:
     finally:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def what_if_as_of(wb, as_of=None) -> dt.datetime:
+    """The instant the what-if notebook stands at: ``as_of`` read by the database, or the first of
+    the month three quarters through the event log (``crm-lab dashboard`` checks the same one)."""
+    if as_of is not None:
+        return wb.instant(as_of)
+    first, last = wb.event_span()
+    middle = first + (last - first) * 3 / 4
+    return dt.datetime(middle.year, middle.month, 1, tzinfo=dt.timezone.utc)
+
+
+def error_html(error: CrmLabError) -> str:
+    """A refused input as the page shows it: the message, in the panels' error style."""
+    return f'<span class="crm-lab-error" style="color:#b00020">{html.escape(str(error))}</span>'
+
+
+@contextmanager
+def shows_errors() -> Iterator[None]:
+    """Show a crm_lab error raised in the block as its message in the output, not a traceback:
+    Voilà replaces a failed cell with a generic "error when executing cell" and hides the reason."""
+    try:
+        yield
+    except CrmLabError as error:
+        from IPython.display import HTML, display
+
+        display(HTML(f'<p class="crm-lab-cell-error">{error_html(error)}</p>'))
 
 
 class Memo:
@@ -90,7 +118,7 @@ class Panel:
         try:
             yield
         except CrmLabError as error:
-            self.status.value = f'<span class="crm-lab-error" style="color:#b00020">{html.escape(str(error))}</span>'
+            self.status.value = error_html(error)
         else:
             self.status.value = f'<span class="crm-lab-ready">ready ({time.perf_counter() - started:.1f} s)</span>'
         finally:

@@ -63,7 +63,7 @@ def test_moving_the_knobs_shows_what_python_computes(dashboard, database, offlin
     run = run_scenarios([case], [Scenario(name="stronger", win_rate=1.25)], trials=TRIALS, seed=SEED)
     baseline_p50, scenario_p50 = (float(np.quantile(run.samples[(COMPANY, name)].sum(axis=1), 0.5))
                                   for name in ("baseline", "stronger"))
-    assert p50_text(baseline_p50) != p50_text(scenario_p50)
+    assert p50_text(baseline_p50, case.currency) != p50_text(scenario_p50, case.currency)
 
     study = analyse_leads(database, company=COMPANY, as_of=as_of, seed=SEED, **LEAD_PARAMETERS)[0]
     cutoff = 0.3
@@ -73,10 +73,10 @@ def test_moving_the_knobs_shows_what_python_computes(dashboard, database, offlin
     page.goto(dashboard, timeout=PAGE_TIMEOUT_MS)
     forecast, leads = ".crm-lab-panel:has(.crm-lab-p50)", ".crm-lab-panel:has(.crm-lab-routed)"
     page.wait_for_selector(f"{leads} .crm-lab-ready", timeout=PAGE_TIMEOUT_MS)
-    page.get_by_text(p50_text(baseline_p50), exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text(p50_text(baseline_p50, case.currency), exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
 
     set_readout(page, forecast, 0, "1.25")
-    page.get_by_text(p50_text(scenario_p50), exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
+    page.get_by_text(p50_text(scenario_p50, case.currency), exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
 
     set_readout(page, leads, 0, f"{cutoff:.3f}")
     page.get_by_text(routed_text(routed, study.test.height), exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
@@ -84,3 +84,21 @@ def test_moving_the_knobs_shows_what_python_computes(dashboard, database, offlin
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert offline_page.outside == []
+
+
+def test_a_refused_input_shows_its_message_on_the_page(database, offline_page, tmp_path):
+    """A value only the lead study refuses (test_days=0) passes the checks made before the start;
+    the page then shows the study's own message where the panel would be, and the other panels."""
+    port = free_port()
+    command = [sys.executable, "-m", "crm_lab", "dashboard", "--db", str(database), "--company", COMPANY,
+               "--port", str(port), "--no-browser", "-p", "test_days=0", "-p", f"trials={TRIALS}", "-p", f"as_of={AS_OF}"]
+    server = start_server(command, port, tmp_path / "voila.log", env=offline_environment())
+    try:
+        page = offline_page.page
+        page.goto(f"http://127.0.0.1:{port}/", timeout=PAGE_TIMEOUT_MS)
+        page.get_by_text("test_days must be > 0, got 0", exact=True).wait_for(timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_selector(".crm-lab-panel:has(.crm-lab-p50) .crm-lab-ready", timeout=PAGE_TIMEOUT_MS)
+        assert page.get_by_text("There was an error when executing cell").count() == 0
+        assert offline_page.outside == []
+    finally:
+        stop_server(server)
