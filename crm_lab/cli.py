@@ -22,7 +22,8 @@ from crm_lab.errors import CrmLabError, InvalidArgument
 def _generate(args: argparse.Namespace) -> None:
     from crm_lab.generate import generate
 
-    summary = generate(args.out_dir, companies=args.companies, deals=args.deals, seed=args.seed, fmt=args.format)
+    summary = generate(args.out_dir, companies=args.companies, deals=args.deals, seed=args.seed, fmt=args.format,
+                       force=args.force)
     print(summary.describe())
 
 
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--deals", type=int, default=1000, help="deals across all tenants (default 1000)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
+    gen.add_argument("--force", action="store_true",
+                     help="replace a world generated into OUT_DIR before (only the generator's own files are removed)")
 
     load = command("load", _load, "load export files (CSV, Parquet, JSON Lines) into the database")
     load.add_argument("paths", nargs="+", metavar="PATH", help="files, or folders of files named after tables")

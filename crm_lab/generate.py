@@ -28,7 +28,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -127,11 +127,19 @@ class GenerateSummary:
     events: int
     truth: Path
     fmt: str
+    generated: Mapping[str, int] = field(default_factory=dict)
 
     def describe(self) -> str:
-        """One line per table, for the console."""
+        """One line per table, for the console. A table with fewer rows than the aggregates
+        generated (deals and leads deleted by a ``deleted`` event) says why."""
         lines = [f"generated {self.events} events in {self.out_dir} ({self.fmt}); parameters in {self.truth.name}"]
-        lines += [f"  {table}: {count} rows" for table, count in self.rows.items()]
+        for table, count in self.rows.items():
+            line = f"  {table}: {count} rows"
+            made = self.generated.get(table)
+            if made is not None and made > count:
+                line += (f" ({made} {table} generated, {made - count} deleted by their events: {count} rows in "
+                         f"{self.files[table].name}; the deleted ones' events stay in {self.files[EVENT_TABLE].name})")
+            lines.append(line)
         return "\n".join(lines)
 
 
@@ -222,14 +230,16 @@ def generate(
     start: str = "2024-01-01",
     end: str = "2025-12-31",
     chunk_deals: int = 50_000,
+    force: bool = False,
 ) -> GenerateSummary:
     """Write a synthetic CRM world to ``out_dir``.
 
     Parameters
     ----------
     out_dir : str or os.PathLike
-        Output folder, created if missing. Files of the same names are replaced; other files are
-        left alone.
+        Output folder, created if missing. A folder that already holds loadable files (named
+        after a contract table, as ``crm-lab load`` reads a folder) or a ``truth.json`` is
+        refused unless ``force``: loading it would mix two worlds.
     companies : int, default 2
         Number of tenants (``c1``, ``c2``, ...). Their ids collide on purpose.
     deals : int, default 1000
@@ -247,6 +257,10 @@ def generate(
     chunk_deals : int, default 50000
         Deals simulated and written per step; memory is bounded by the chunk, not the world.
         Part of the arguments: a different chunk size gives a different (equally valid) world.
+    force : bool, default False
+        Replace a previous world in ``out_dir``: the generator's own files (``<table>.csv``,
+        ``.parquet``, ``.jsonl`` and ``truth.json``) are removed first. Other loadable files are
+        never removed: with them in the folder, generate still refuses.
 
     Returns
     -------
@@ -282,6 +296,8 @@ def generate(
         raise InvalidArgument(f"out_dir must be a path, got {out_dir!r}") from None
     if out.exists() and not out.is_dir():
         raise ValueError(f"out_dir must be a directory, got {str(out)!r} (a file)")
+    if out.is_dir():
+        _clear_previous_world(out, force)
     out.mkdir(parents=True, exist_ok=True)
 
     epoch = dt.date(1970, 1, 1)
@@ -326,8 +342,54 @@ def generate(
     tmp.write_text(json.dumps(truth, indent=2, sort_keys=False) + "\n")
     os.replace(tmp, truth_path)
     return GenerateSummary(
-        out_dir=out, files=files, rows=rows, events=rows[EVENT_TABLE], truth=truth_path, fmt=fmt
+        out_dir=out, files=files, rows=rows, events=rows[EVENT_TABLE], truth=truth_path, fmt=fmt,
+        generated={t: sum(int(c.get(t, 0)) for c in per_company) for t in DELETABLE},
     )
+
+
+# Aggregates the generator deletes with a `deleted` event: they are counted in truth.json's
+# per-company stats but have no row in their table (their events stay in the log).
+DELETABLE = ("leads", "deals")
+
+
+def _previous_world(out: Path) -> tuple[list[Path], list[Path]]:
+    """Files in ``out`` that would mix with a new world: (the generator's own: ``<table>.<ext>``
+    of a generator format and ``truth.json``; other loadable files, e.g. ``deals.part-2.parquet``)."""
+    from crm_lab.sources import FORMATS as LOAD_FORMATS, table_for
+
+    own_names = {f"{t}.{ext}" for t in LOADABLE_TABLES for ext in FORMATS.values()} | {TRUTH_FILE}
+    own, other = [], []
+    for child in sorted(out.iterdir()):
+        if child.name.startswith(".") or not child.is_file():
+            continue
+        if child.name in own_names:
+            own.append(child)
+        elif child.suffix.lower() in LOAD_FORMATS and table_for(child) is not None:
+            other.append(child)
+    return own, other
+
+
+def _names(paths: list[Path], most: int = 12) -> str:
+    names = [p.name for p in paths]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _clear_previous_world(out: Path, force: bool) -> None:
+    """Refuse to write a world beside another one's files; with ``force``, remove the
+    generator's own files first (never anything else)."""
+    own, other = _previous_world(out)
+    if not force and (own or other):
+        raise InvalidArgument(
+            f"out_dir {out} already holds {_names(own + other)}: loading the folder would mix that world with the new one; "
+            "generate into a new folder, or pass --force (force=True in Python) to replace the generator's files"
+        )
+    if other:
+        raise InvalidArgument(
+            f"out_dir {out} holds loadable files that crm-lab generate did not write ({_names(other)}): loading the folder "
+            "would mix them with the new world; move them away or generate into a new folder"
+        )
+    for path in own:
+        path.unlink()
 
 
 def _run(writers, win, companies, deals, seed, chunk_deals) -> list[dict]:
