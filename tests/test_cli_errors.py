@@ -174,7 +174,8 @@ def test_sweep_leads_before_the_lead_data_keeps_saying_move_as_of_later(world, c
     assert (status, out) == (2, "")
     assert err == (
         "crm-lab sweep-leads: company c1: no lead was created between 2000-03-03 00:00 and 2000-06-01 00:00 "
-        "(as_of - maturity_days), so there is nothing to sweep: move as_of later or widen test_days"
+        "(as_of - maturity_days), so there is nothing to sweep: move --as-of (as_of= in Python) later or widen "
+        "--test-days (test_days= in Python)"
     )
 
 

@@ -343,7 +343,7 @@ def test_past_the_lead_data_the_advice_names_a_bare_date_at_which_the_last_lead_
     assert str(refused.value) == (
         "company c1: no lead was created between 2025-09-03 00:00 and 2025-12-02 00:00 (as_of - maturity_days), "
         "so there is nothing to sweep: as_of is past the lead data (created 2024-01-01 to 2025-08-31); "
-        "move as_of earlier, to 2025-10-01 or before"
+        "move --as-of (as_of= in Python) earlier, to 2025-10-01 or before"
     )
     named = datetime(2025, 10, 1, tzinfo=timezone.utc)
     assert named - last >= timedelta(days=30) > named - timedelta(days=1) - last

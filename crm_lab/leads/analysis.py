@@ -282,14 +282,14 @@ def analyse_frames(
             latest = _first_day_from(last + timedelta(days=settings.maturity_days))
             raise InvalidArgument(
                 empty + f"as_of is past the lead data (created {first:%Y-%m-%d} to {last:%Y-%m-%d}); "
-                f"move as_of earlier, to {latest:%Y-%m-%d} or before"
+                f"move {_option('as_of')} earlier, to {latest:%Y-%m-%d} or before"
             )
-        raise InvalidArgument(empty + "move as_of later or widen test_days")
+        raise InvalidArgument(empty + f"move {_option('as_of')} later or widen {_option('test_days')}")
     if s.score_source == "model" and train.height == 0:
         raise InvalidArgument(
             f"{where}: no lead was mature at the training cut-off {train_cutoff:%Y-%m-%d %H:%M} "
-            "(as_of - maturity_days - test_days), so there is nothing to learn from: move as_of later or "
-            "shorten test_days"
+            f"(as_of - maturity_days - test_days), so there is nothing to learn from: move {_option('as_of')} later or "
+            f"shorten {_option('test_days')}"
         )
     deal_value, deal_value_source = _override(s.deal_value, economics.mean_won_amount, "deal_value", where, as_of,
                                               "no deal from a converted lead had been won")
@@ -352,6 +352,12 @@ def analyse_frames(
     )
 
 
+def _option(name: str) -> str:
+    """A setting as both its readers know it: ``--test-days (test_days= in Python)`` (the CLI's
+    option names are the settings' with dashes)."""
+    return f"--{name.replace('_', '-')} ({name}= in Python)"
+
+
 def _override(given: float | None, estimate: float | None, name: str, where: str, as_of: datetime,
               why_missing: str) -> tuple[float, str]:
     if given is not None:
@@ -359,7 +365,7 @@ def _override(given: float | None, estimate: float | None, name: str, where: str
     if estimate is None:
         raise InvalidArgument(
             f"{where}: {why_missing} by {as_of:%Y-%m-%d %H:%M}, so there is no {name} to estimate from history: "
-            f"pass {name} (e.g. the forecast's estimate)"
+            f"pass {_option(name)}, e.g. the forecast's estimate"
         )
     return float(estimate), "history"
 
