@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["check", "data", "diagnose", "gap", "geo", "inputs", "model", "orlib", "rules", "solve", "synthetic", "whatif"]
+MODULES = ["advice", "check", "data", "diagnose", "gap", "geo", "inputs", "model", "orlib", "report", "rules", "solve", "synthetic", "whatif"]
 
 
 @pytest.mark.parametrize("name", MODULES)

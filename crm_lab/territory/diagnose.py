@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from crm_lab.territory.advice import Advice, Knob
 from crm_lab.territory.check import _number, rep_sums
 from crm_lab.territory.data import TerritoryData
 from crm_lab.territory.rules import LIMIT_TOLERANCE, Band, Rules, TerritorySettings
@@ -124,13 +125,13 @@ def _accounts_without_rep(data: TerritoryData, settings: TerritorySettings, rule
             target = rules.potential_band.target[best]
             needed = math.ceil(1000 * (rules.potential[i] / target - 1)) / 1000 if target > 0 else math.inf
             tolerance = settings.effective_potential_tolerance
-            too_big.append(
+            too_big.append(Advice([
                 f"account {accounts[i]} alone has potential {_number(rules.potential[i])}, above the upper end of the "
                 f"potential band of every rep it may go to{where} (largest: {reps[best]}'s "
                 f"{_number(potential_room.max())}, its target {_number(target)} + {tolerance:.1%}); raise the potential "
-                f"tolerance to at least {needed:g} (--potential-tolerance {needed:g}), leave potential unbalanced "
-                f"(--potential-tolerance inf), or split the account"
-            )
+                f"tolerance to at least {needed:g} (", Knob("potential_tolerance", needed), "), leave potential unbalanced (",
+                Knob("potential_tolerance", math.inf), "), or split the account",
+            ]))
     return _listed(no_rule_rep, "accounts with no rep") + _listed(too_big, "accounts too big for any band")
 
 

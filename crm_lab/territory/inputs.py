@@ -22,22 +22,54 @@ and the radius does not apply to them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from crm_lab.errors import InvalidArgument
+from crm_lab.territory.advice import Advice, Knob, Off
 from crm_lab.territory.data import TerritoryData, _some
 
 HEADER = "the inputs of some rules are missing{company}; nothing was solved:"
 
 
-class MissingInputs(InvalidArgument):
-    """Rules whose inputs are missing; ``problems`` has one line per rule."""
+@dataclass(frozen=True)
+class MissingInput:
+    """One refused rule (or rules sharing an input): what it needs, what is missing, and the
+    settings that turn it off (``off``; capacity has none: its limit goes by leaving reps'
+    ``capacity_hours`` empty). ``text`` is the line, renderable per surface."""
 
-    def __init__(self, problems: list[str], company: str | None = None):
-        self.problems = list(problems)
-        where = f" for {company}" if company else ""
-        super().__init__("\n".join([HEADER.format(company=where)] + [f"  - {p}" for p in self.problems]))
+    rules: tuple[str, ...]
+    needs: str
+    missing: str
+    off: tuple[Knob, ...]
+    text: Advice
+
+    def render(self, surface: str = "cli") -> str:
+        return self.text.render(surface)
+
+
+class MissingInputs(InvalidArgument):
+    """Rules whose inputs are missing: ``items`` has one :class:`MissingInput` per line and
+    ``problems`` the lines in the command line's words; :meth:`render` words them for a surface
+    (``cli``, ``notebook``, ``panel``)."""
+
+    def __init__(self, items: list, company: str | None = None):
+        self.items = [i if isinstance(i, MissingInput) else MissingInput((), "", "", (), Advice([str(i)]))
+                      for i in items]
+        self.problems = [item.text for item in self.items]
+        self.company = company
+        super().__init__(self.render("cli"))
+
+    @property
+    def header(self) -> str:
+        return HEADER.format(company=f" for {self.company}" if self.company else "")
+
+    def lines(self, surface: str = "cli") -> list[str]:
+        return [item.render(surface) for item in self.items]
+
+    def render(self, surface: str = "cli") -> str:
+        return "\n".join([self.header] + [f"  - {line}" for line in self.lines(surface)])
 
 
 def workload_balanced(settings) -> bool:
@@ -71,37 +103,44 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
     ...     check_inputs(data, TerritorySettings())
     ... except MissingInputs as error:
     ...     print(error.problems[0])
+    ...     print(error.items[0].render("notebook"))
     the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); fill them in the accounts export (the workload band can be turned off with --tolerance inf, the capacity limit only by leaving reps' capacity_hours empty)
+    the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); fill them in the accounts export (the workload band can be turned off with tolerance = None, the capacity limit only by leaving reps' capacity_hours empty)
     """
-    problems: list[str] = []
+    problems: list[MissingInput] = []
     no_workload = missing_workload(data)
     capacity_used = bool(np.isfinite(data.capacity).any())
     if no_workload.any() and (workload_balanced(settings) or capacity_used):
-        rules = " and ".join(r for r, on in (("the workload band", workload_balanced(settings)),
-                                             ("capacity", capacity_used)) if on)
-        ways = []
+        names = tuple(r for r, on in (("the workload band", workload_balanced(settings)),
+                                      ("capacity", capacity_used)) if on)
+        rules = " and ".join(names)
+        missing = _some(data.account_ids, no_workload, "accounts")
+        ways: list = []
+        off: tuple[Knob, ...] = ()
         if workload_balanced(settings):
-            ways.append("the workload band can be turned off with --tolerance inf")
+            off = (Knob("tolerance", math.inf),)
+            ways += ["the workload band can be turned off with ", off[0]]
         if capacity_used:
-            ways.append("the capacity limit only by leaving reps' capacity_hours empty")
-        problems.append(
-            f"{rules} need{'s' if ' and ' not in rules else ''} each account's workload_hours: missing for "
-            f"{_some(data.account_ids, no_workload, 'accounts')}; fill them in the accounts export ({', '.join(ways)})"
-        )
+            ways += [", " if ways else "", "the capacity limit only by leaving reps' capacity_hours empty"]
+        problems.append(MissingInput(names, "each account's workload_hours", missing, off, Advice(
+            [f"{rules} need{'s' if ' and ' not in rules else ''} each account's workload_hours: missing for "
+             f"{missing}; fill them in the accounts export (", *ways, ")"]
+        )))
     no_potential = np.isnan(data.potential)
     if no_potential.any():
         rules = []
         if potential_balanced(settings):
-            rules.append(("the potential band", "turn it off with --potential-tolerance inf"))
+            rules.append(("the potential band", Knob("potential_tolerance", math.inf)))
         if settings.max_moved_potential is not None:
-            rules.append(("the moved-potential budget", "drop --max-moved-potential"))
+            rules.append(("the moved-potential budget", Knob("max_moved_potential", None)))
         if rules:
             names = " and ".join(r for r, _ in rules)
-            problems.append(
-                f"{names} need{'s' if len(rules) == 1 else ''} each account's potential: missing for "
-                f"{_some(data.account_ids, no_potential, 'accounts')}; fill it in the accounts export, or "
-                + " and ".join(w for _, w in rules)
-            )
+            missing = _some(data.account_ids, no_potential, "accounts")
+            off = tuple(k for _, k in rules)
+            problems.append(MissingInput(tuple(r for r, _ in rules), "each account's potential", missing, off, Advice(
+                [f"{names} need{'s' if len(rules) == 1 else ''} each account's potential: missing for {missing}; "
+                 "fill it in the accounts export, or ", Off("it", off)]
+            )))
     notes: list[str] = list(data.notes)
     if distance_used(settings):
         if settings.distance_to == "home":
@@ -111,22 +150,25 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
                 "territory centre (center_lat and center_lon, else home_lat and home_lon)"
         no_rep_place = np.isnan(rep_lat) | np.isnan(rep_lon)
         no_place = np.isnan(data.account_lat) | np.isnan(data.account_lon)
-        rules = " and ".join(r for r, on in (("compactness", settings.distance_weight > 0),
-                                             ("the radius", settings.max_distance_km is not None)) if on)
-        verb = "need" if " and " in rules else "needs"
-        ways = " and ".join(w for w, on in (("turn compactness off with --distance-weight 0",
-                                             settings.distance_weight > 0),
-                                            ("drop --radius-km", settings.max_distance_km is not None)) if on)
+        used = [(r, k) for r, k, on in (("compactness", Knob("distance_weight", 0), settings.distance_weight > 0),
+                                        ("the radius", Knob("max_distance_km", None), settings.max_distance_km is not None))
+                if on]
+        names = tuple(r for r, _ in used)
+        rules = " and ".join(names)
+        verb = "need" if len(used) > 1 else "needs"
+        off = tuple(k for _, k in used)
         if no_rep_place.any():
-            problems.append(
-                f"{rules} {verb} each rep's {fields}: missing for {_some(data.rep_ids, no_rep_place, 'reps')}; "
-                f"fill them in the reps export, or {ways}"
-            )
+            missing = _some(data.rep_ids, no_rep_place, "reps")
+            problems.append(MissingInput(names, f"each rep's {fields}", missing, off, Advice(
+                [f"{rules} {verb} each rep's {fields}: missing for {missing}; fill them in the reps export, or ",
+                 Off("compactness", off)]
+            )))
         if data.n_accounts and no_place.all():
-            problems.append(
-                f"{rules} {verb} accounts' lat and lon: missing for {_some(data.account_ids, no_place, 'accounts')}; "
-                f"fill them in the accounts export, or {ways}"
-            )
+            missing = _some(data.account_ids, no_place, "accounts")
+            problems.append(MissingInput(names, "accounts' lat and lon", missing, off, Advice(
+                [f"{rules} {verb} accounts' lat and lon: missing for {missing}; fill them in the accounts export, "
+                 "or ", Off("compactness", off)]
+            )))
         elif no_place.any():
             notes.append(
                 f"{_some(data.account_ids, no_place, 'accounts')} have no lat/lon: they add no distance"

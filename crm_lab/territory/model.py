@@ -22,6 +22,7 @@ import polars as pl
 import pulp
 
 from crm_lab.errors import InvalidArgument
+from crm_lab.territory.advice import render
 from crm_lab.territory.check import Violation, check_plan, plan_objective
 from crm_lab.territory.data import TerritoryData
 from crm_lab.territory.diagnose import diagnose
@@ -136,8 +137,10 @@ class TerritoryPlan:
             return head
         return head | plan_summary(self.data, self.rules, self.rep_of_account)
 
-    def describe(self) -> str:
-        """A few lines for a console."""
+    def describe(self, surface: str = "cli") -> str:
+        """A few lines for a console; advice in the diagnosis names settings in the words of
+        ``surface`` (``cli`` flags, ``notebook`` parameters, ``panel`` controls: see
+        :mod:`crm_lab.territory.advice`)."""
         who = f"plan {self.plan_id}" if self.plan_id else "plan"
         company = f" for {self.data.company_id}" if self.data.company_id else ""
         lines = [f"territory {who}{company}: {self.status}"
@@ -146,7 +149,7 @@ class TerritoryPlan:
         if self.message:
             lines.append(f"  {self.message}")
         for reason in self.diagnosis:
-            lines.append(f"  why: {reason}")
+            lines.append(f"  why: {render(reason, surface)}")
         if self.kind == "soft":
             lines.append(f"  soft plan ({self.solve_status}) breaks {len(self.violations)} rule(s):")
             lines += [f"    - {v.text}" for v in self.violations]

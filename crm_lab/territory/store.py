@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib.resources import files
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from crm_lab.db import DEFAULT_DB, reading, transaction
@@ -42,6 +43,22 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return sum(n for (n,) in con.sql(query, params=[name, name]).fetchall()) > 0
 
 
+class NoAccounts(InvalidArgument):
+    """A company of the database (it has events) without accounts: nothing to plan."""
+
+    def __init__(self, message: str, company: str):
+        super().__init__(message)
+        self.company = company
+
+
+def no_accounts(company: str) -> TerritoryData:
+    """A company's inputs when it has no accounts (and so no territory): empty, named."""
+    empty = np.array([], dtype=float)
+    return TerritoryData(account_ids=[], account_lat=empty, account_lon=empty, workload=empty, potential=empty,
+                         current_rep=[], rep_ids=[], rep_home_lat=empty, rep_home_lon=empty, capacity=empty,
+                         fte=empty, company_id=company)
+
+
 def read_territory_data(
     con: duckdb.DuckDBPyConnection, company: str, *, roles: Sequence[str] | None = DEFAULT_ROLES
 ) -> TerritoryData:
@@ -52,7 +69,11 @@ def read_territory_data(
             raise InvalidArgument(f"the database has no {table}: load the export and run `crm-lab replay` first")
     companies = [c for (c,) in con.sql("SELECT DISTINCT company_id FROM accounts ORDER BY 1").fetchall()]
     if company not in companies:
-        raise InvalidArgument(f"company: no accounts for {company!r}; companies: {', '.join(companies) or 'none'}")
+        message = f"company: no accounts for {company!r}; companies: {', '.join(companies) or 'none'}"
+        if _has_table(con, "events") and con.sql("SELECT count(*) FROM events WHERE company_id = ?",
+                                                 params=[company]).fetchall()[0][0]:
+            raise NoAccounts(message, company)
+        raise InvalidArgument(message)
     params = {"company": company}
     accounts = con.sql(territory_sql("accounts"), params=params).pl()
     reps = con.sql(territory_sql("reps"), params=params | {"roles": list(roles) if roles is not None else None}).pl()
@@ -65,7 +86,10 @@ def company_inputs(
     db_path: str | os.PathLike | None = None, company: str | None = None, *, roles: Sequence[str] | None = DEFAULT_ROLES
 ) -> TerritoryData:
     """What a notebook starts from: a company's inputs from ``db_path`` (None: see
-    :func:`crm_lab.workbench.default_database`), the first company when None."""
+    :func:`crm_lab.workbench.default_database`), the first company when None. A company of the
+    database that has no accounts (e.g. a CRM export of deals only) gives empty inputs
+    (:func:`no_accounts`): a notebook or panel then says there is nothing to plan, and the rest of
+    its page still works; a company the database does not know is refused."""
     if db_path is None:
         from crm_lab.workbench import default_database
 
@@ -76,7 +100,10 @@ def company_inputs(
             if first is None:
                 raise InvalidArgument(f"database {db_path} has no accounts")
             company = first
-        return read_territory_data(con, company, roles=roles)
+        try:
+            return read_territory_data(con, company, roles=roles)
+        except NoAccounts:
+            return no_accounts(company)
 
 
 def apply_whatifs(data: TerritoryData, add_reps: Sequence[NewRep] = (), remove_reps: Sequence[str] = ()) -> TerritoryData:

@@ -3,9 +3,11 @@ disruption (accounts moved) and balance over a range of move budgets."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -62,6 +64,11 @@ def add_rep(data: TerritoryData, rep: NewRep) -> TerritoryData:
     rep-specific workload matrix, the new rep's column is each account's mean workload."""
     if rep.rep_id in set(data.rep_ids.tolist()):
         raise InvalidArgument(f"add_rep: rep {rep.rep_id!r} already exists")
+    return _with_new_rep(data, rep)
+
+
+def _with_new_rep(data: TerritoryData, rep) -> TerritoryData:
+    """``data`` plus ``rep`` unchecked: a home may be NaN and a capacity inf when the data has none."""
     workload = data.workload
     if workload.ndim == 2:
         workload = np.column_stack([workload, workload.mean(axis=1)])
@@ -101,21 +108,24 @@ def with_rep_count(data: TerritoryData, count: int) -> TerritoryData:
         keep[:count] = True
         return data.with_reps(keep)
     current = data.current_index()
-    load = np.bincount(current[current >= 0], weights=data.account_workload()[current >= 0], minlength=data.n_reps)
+    hours = np.nan_to_num(data.account_workload(), nan=0.0)  # an import may have no workload_hours
+    load = np.bincount(current[current >= 0], weights=hours[current >= 0], minlength=data.n_reps)
     busiest = np.argsort(-load, kind="stable")
+    finite = data.capacity[np.isfinite(data.capacity)]
+    capacity = float(np.mean(finite)) if len(finite) else math.inf  # no rep has a limit: neither does the new one
     result = data
     for k in range(count - data.n_reps):
         source = busiest[k % len(busiest)]
-        book = current == source
-        weights = data.account_workload()[book]
-        if book.any() and weights.sum() > 0 and not np.isnan(data.account_lat[book]).any():
+        book = (current == source) & ~np.isnan(data.account_lat) & ~np.isnan(data.account_lon)
+        weights = hours[book] if hours[book].sum() > 0 else np.ones(int(book.sum()))
+        if book.any():
             lat = float(np.average(data.account_lat[book], weights=weights))
             lon = float(np.average(data.account_lon[book], weights=weights))
-        else:
+        else:  # no located account in the book: the source rep's home (NaN without one)
             lat, lon = float(data.rep_home_lat[source]), float(data.rep_home_lon[source])
-        rep = NewRep(_new_rep_id(result, k + 1), lat, lon, float(np.mean(data.capacity[np.isfinite(data.capacity)])),
-                     float(np.mean(data.fte)))
-        result = add_rep(result, rep)
+        rep = SimpleNamespace(rep_id=_new_rep_id(result, k + 1), home_lat=lat, home_lon=lon, capacity_hours=capacity,
+                              fte=float(np.mean(data.fte)))
+        result = _with_new_rep(result, rep)
     return result
 
 
