@@ -85,3 +85,14 @@ def refused_load(db: Path, *paths, **kwargs) -> str:
         load(db, list(paths), **kwargs)
     assert snapshot(db) == before, "a refused load must leave the database exactly as it was"
     return str(caught.value)
+
+
+def replayed_log(folder: Path, *events: dict) -> Path:
+    """``folder/crm.duckdb`` with ``events`` loaded (as ``events.jsonl``) and replayed."""
+    from crm_lab.load import load
+    from crm_lab.replay import replay
+
+    db = folder / "crm.duckdb"
+    load(db, [write_jsonl(folder / "events.jsonl", *events)])
+    replay(db)
+    return db

@@ -9,10 +9,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from crm_lab.load import load
-from crm_lab.replay import replay
 from crm_lab.tenancy import open_connection
-from tests.conftest import event, query, write_jsonl
+from tests.conftest import event, query, replayed_log
 
 T0, T1 = "2024-01-01 00:00:00", "2024-02-01 00:00:00"
 NEW = {"stage": "prospecting", "expected_close_date": "2024-06-30", "owner_rep_id": "r1"}
@@ -48,11 +46,7 @@ COMPANY = (D(50), D(370), D(200), D(0), D(0), D(0), D(0), D(100), D(100), D(220)
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("reopened")
-    db = folder / "crm.duckdb"
-    load(db, [write_jsonl(folder / "events.jsonl", *LOG)])
-    replay(db)
-    return db
+    return replayed_log(tmp_path_factory.mktemp("reopened"), *LOG)
 
 
 def _session_rows(db, sql):

@@ -10,10 +10,8 @@ import pytest
 
 from crm_lab.cli import main
 from crm_lab.errors import InvalidArgument
-from crm_lab.load import load
 from crm_lab.query import OutputError, run_query
-from crm_lab.replay import replay
-from tests.conftest import event, query, write_jsonl
+from tests.conftest import event, query, replayed_log
 
 NEW = {"stage": "prospecting", "amount": "100.00", "expected_close_date": "2024-03-31", "owner_rep_id": "r1"}
 LOG = [event(f"e{i:03d}", f"D{i:03d}", "created", "2024-01-01T10:00:00Z", NEW, seq=1) for i in range(60)] + [
@@ -24,11 +22,7 @@ KEYS_SQL = "SELECT event_id, payload_keys FROM events WHERE event_id IN ('e000',
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sql_output")
-    path = folder / "crm.duckdb"
-    load(path, [write_jsonl(folder / "events.jsonl", *LOG)])
-    replay(path)
-    return path
+    return replayed_log(tmp_path_factory.mktemp("sql_output"), *LOG)
 
 
 def _keys(db) -> dict[str, list[str]]:

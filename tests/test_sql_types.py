@@ -12,11 +12,9 @@ import pytest
 from crm_lab import query as query_module
 from crm_lab.cli import main
 from crm_lab.errors import CrmLabError
-from crm_lab.load import load
 from crm_lab.query import run_query
-from crm_lab.replay import replay
 from crm_lab.workbench import open_workbench
-from tests.conftest import event, write_jsonl
+from tests.conftest import event, replayed_log
 
 NEW = {"stage": "prospecting", "amount": "100.00", "expected_close_date": "2024-03-31", "owner_rep_id": "r1"}
 LOG = [
@@ -34,11 +32,7 @@ ODD = ("SELECT '\\xAA\\x00ab'::BLOB AS b, union_value(k := 1) AS u, '101'::BIT A
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sql_types")
-    path = folder / "crm.duckdb"
-    load(path, [write_jsonl(folder / "events.jsonl", *LOG)])
-    replay(path)
-    return path
+    return replayed_log(tmp_path_factory.mktemp("sql_types"), *LOG)
 
 
 def test_the_data_has_the_intervals_the_tests_expect(db):

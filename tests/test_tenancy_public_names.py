@@ -12,9 +12,9 @@ import pytest
 from crm_lab.cli import main
 from crm_lab.contract import BOOKKEEPING_TABLES, LOADABLE_TABLES
 from crm_lab.load import load
-from crm_lab.replay import REPLAY_TABLES, replay
+from crm_lab.replay import REPLAY_TABLES
 from crm_lab.tenancy import PUBLIC_TABLES, public_names, public_view_names
-from tests.conftest import event, write_jsonl
+from tests.conftest import event, replayed_log, write_jsonl
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "SQL.md"
 NEW = {"stage": "prospecting", "amount": "100.00", "expected_close_date": "2024-03-31", "owner_rep_id": "r1"}
@@ -34,11 +34,7 @@ def loaded(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def replayed(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("replayed")
-    db = folder / "crm.duckdb"
-    load(db, [write_jsonl(folder / "events.jsonl", *LOG)])
-    replay(db)
-    return db
+    return replayed_log(tmp_path_factory.mktemp("replayed"), *LOG)
 
 
 def sql(capsys, db, statement, *options) -> tuple[int, str]:
