@@ -11,6 +11,7 @@ import polars as pl
 from crm_lab.db import DEFAULT_DB
 from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.tenancy import explain_error, open_connection
+from crm_lab.typing_checks import quote_ident
 
 READ_STATEMENTS = {"SELECT", "EXPLAIN"}
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
@@ -159,10 +160,6 @@ class UnsupportedType(CrmLabError):
     """A result column of a type the output cannot hold."""
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _needs_rewrite(dtype, text: bool) -> bool:
     """Whether ``dtype`` (a DuckDB type) is, or holds, a value polars (or, with ``text``, csv and
     json) cannot take as it is."""
@@ -187,7 +184,7 @@ def _rewritten(dtype, text: bool) -> str:
     if kind == "map":
         return f"MAP({_rewritten(children['key'], text)}, {_rewritten(children['value'], text)})"
     if kind == "struct":
-        return "STRUCT(" + ", ".join(f"{_quote(name)} {_rewritten(child, text)}" for name, child in dtype.children) + ")"
+        return "STRUCT(" + ", ".join(f"{quote_ident(name)} {_rewritten(child, text)}" for name, child in dtype.children) + ")"
     return str(dtype)
 
 
@@ -203,7 +200,7 @@ def fetch_polars(relation: duckdb.DuckDBPyRelation, *, text: bool = False) -> pl
     columns, types = relation.columns, relation.types
     exprs, intervals = [], []
     for name, dtype in zip(columns, types):
-        q = _quote(name)
+        q = quote_ident(name)
         if dtype.id == "interval" and not text:
             intervals.append(name)
             exprs.append(q)
@@ -213,7 +210,7 @@ def fetch_polars(relation: duckdb.DuckDBPyRelation, *, text: bool = False) -> pl
             exprs.append(f"CAST({q} AS {_rewritten(dtype, text)}) AS {q}")
         else:
             exprs.append(q)
-    if exprs != [_quote(name) for name in columns]:
+    if exprs != [quote_ident(name) for name in columns]:
         relation = relation.project(", ".join(exprs))
     try:
         if not intervals:
@@ -227,11 +224,11 @@ def fetch_polars(relation: duckdb.DuckDBPyRelation, *, text: bool = False) -> pl
             if name in intervals:
                 continue
             try:
-                relation.project(_quote(name)).limit(0).pl()
+                relation.project(quote_ident(name)).limit(0).pl()
             except (pl.exceptions.PolarsError, pl.exceptions.PanicException, TypeError, ValueError):
                 raise UnsupportedType(
                     f"column {name} has type {dtype}, which polars cannot hold: "
-                    f"cast it in the query, e.g. CAST({_quote(name)} AS VARCHAR)"
+                    f"cast it in the query, e.g. CAST({quote_ident(name)} AS VARCHAR)"
                 ) from None
         raise UnsupportedType(f"the result cannot be converted to polars: {str(error).splitlines()[0]}") from None
 
@@ -242,7 +239,7 @@ def _intervals_as_polars(table) -> pl.DataFrame:
     con = duckdb.connect()
     try:
         con.register("intervals", table)
-        quoted = [_quote(name) for name in table.column_names]
+        quoted = [quote_ident(name) for name in table.column_names]
         flags = con.sql(
             "SELECT " + ", ".join(f"coalesce(bool_or(datepart('year', {q}) * 12 + datepart('month', {q}) <> 0), false)"
                                   for q in quoted) + " FROM intervals"
@@ -265,7 +262,7 @@ def nested_as_json(frame: pl.DataFrame) -> pl.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("result", frame)
-        quoted = ['"' + name.replace('"', '""') + '"' for name in nested]
+        quoted = [quote_ident(name) for name in nested]
         replace = ", ".join(f"CAST(to_json({q}) AS VARCHAR) AS {q}" for q in quoted)
         return con.sql(f"SELECT * REPLACE ({replace}) FROM result").pl()
     finally:
