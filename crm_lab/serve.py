@@ -146,7 +146,7 @@ def check_dashboard_inputs(parameters: dict[str, Any]) -> None:
     if company is not None and not isinstance(company, str):
         raise InvalidArgument(f"company must be a company id (text), got {type(company).__name__} {company!r}")
     from crm_lab.forecast.periods import forecast_window
-    from crm_lab.forecast.run import check_as_of_in_data
+    from crm_lab.as_of import check_as_of_in_data
     from crm_lab.widgets.panel import what_if_as_of
     from crm_lab.workbench import open_workbench
 
@@ -154,7 +154,7 @@ def check_dashboard_inputs(parameters: dict[str, Any]) -> None:
         if "as_of" not in parameters and "horizon" not in parameters:
             return
         window = forecast_window(what_if_as_of(wb, parameters.get("as_of")), parameters.get("horizon", "quarter"))
-        check_as_of_in_data(wb.con, window.as_of, company or wb.companies()[0])
+        check_as_of_in_data(wb.con, window.as_of, company=company or wb.companies()[0], doing="forecast")
 
 
 class ServerStopped(Exception):

@@ -135,8 +135,8 @@ def test_commands_that_read_data_refuse_a_missing_database_and_create_nothing(tm
 
 def test_forecast_refuses_an_as_of_after_the_data_ends_naming_its_span(world, capsys):
     _, db = world
-    (first, last), = query(db, "SELECT min(valid_from)::DATE, max(valid_from)::DATE FROM deal_history")
-    expected = (f"as_of 2030-01-01: after the data ends (the deal history spans {first} to {last}); "
+    (first, last), = query(db, "SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE FROM events")
+    expected = (f"as_of 2030-01-01: after the data ends (the event log spans {first} to {last}); "
                 f"forecast as of at most 7 days after {last}, or load and replay newer events")
     status, out, err = run(capsys, "forecast", "--db", str(db), "--as-of", "2030-01-01", "--trials", "100")
     assert (status, out, err) == (2, "", f"crm-lab forecast: {expected}")
@@ -148,7 +148,7 @@ def test_forecast_refuses_an_as_of_after_the_data_ends_naming_its_span(world, ca
 
 def test_forecast_a_few_days_after_the_data_ends_still_runs(world):
     _, db = world
-    (last,), = query(db, "SELECT max(valid_from)::DATE + 3 FROM deal_history")
+    (last,), = query(db, "SELECT max(occurred_at AT TIME ZONE 'UTC')::DATE + 3 FROM events")
     result = forecast(db, as_of=str(last), trials=100, store=False)
     assert result.window.as_of.date() == last
 

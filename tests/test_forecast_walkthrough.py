@@ -33,8 +33,8 @@ def world(tmp_path_factory):
 
 def test_every_entry_point_refuses_an_as_of_after_the_data(world):
     db = world[0]
-    first, last = query(db, "SELECT min(valid_from)::DATE, max(valid_from)::DATE FROM deal_history")[0]
-    message = (f"as_of 2031-01-01: after the data ends (the deal history spans {first} to {last}); "
+    first, last = query(db, "SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE FROM events")[0]
+    message = (f"as_of 2031-01-01: after the data ends (the event log spans {first} to {last}); "
                f"forecast as of at most 7 days after {last}, or load and replay newer events")
     with pytest.raises(InvalidArgument) as raised:
         prepare(db, as_of="2031-01-01", horizon="quarter")  # notebooks 03 and 06, the dashboard
@@ -49,8 +49,9 @@ def test_every_entry_point_refuses_an_as_of_after_the_data(world):
             prepare(as_of="2031-01-01", company="c2", con=con)  # an open connection too
     finally:
         con.close()
-    c2_first, c2_last = query(db, "SELECT min(valid_from)::DATE, max(valid_from)::DATE FROM deal_history WHERE company_id = 'c2'")[0]
-    assert str(raised.value).startswith(f"as_of 2031-01-01: after the data ends (the deal history spans {c2_first} to {c2_last})")
+    c2_first, c2_last = query(db, "SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE FROM events WHERE company_id = 'c2'")[0]
+    assert str(raised.value) == (f"company c2: as_of 2031-01-01: after the data ends (the event log spans {c2_first} to "
+                                 f"{c2_last}); forecast as of at most 7 days after {c2_last}, or load and replay newer events")
 
 
 # --------------------------------------------------------------------- 2. currencies

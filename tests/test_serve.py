@@ -159,15 +159,16 @@ def test_an_unknown_company_is_refused_before_the_server_starts(tmp_path):
 # ------------------------------------------------------------------- as_of and horizon before the start
 
 
-def deal_history_span(db) -> tuple[str, str]:
+def event_log_span(db, company: str) -> tuple[str, str]:
     from tests.conftest import query
 
-    first, last = query(db, "SELECT min(valid_from)::DATE, max(valid_from)::DATE FROM deal_history")[0]
+    first, last = query(db, "SELECT min(occurred_at AT TIME ZONE 'UTC')::DATE, max(occurred_at AT TIME ZONE 'UTC')::DATE FROM events WHERE company_id = ?", [company])[0]
     return str(first), str(last)
 
 
 @pytest.mark.parametrize("option, message", [
-    ("as_of=2031-01-01", "as_of 2031-01-01: after the data ends (the deal history spans {first} to {last}); "
+    # No --company: the page shows the first company, so its log is the one checked.
+    ("as_of=2031-01-01", "company c1: as_of 2031-01-01: after the data ends (the event log spans {first} to {last}); "
                          "forecast as of at most 7 days after {last}, or load and replay newer events"),
     ("horizon=decade", "horizon must be one of month, quarter, year or a date like '2025-06-30', got 'decade'"),
     ("as_of=notadate", "as_of must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got 'notadate'"),
@@ -175,7 +176,7 @@ def deal_history_span(db) -> tuple[str, str]:
 def test_an_as_of_or_horizon_the_forecast_refuses_is_refused_before_the_server_starts(option, message):
     from crm_lab.workbench import sample_database
 
-    first, last = deal_history_span(sample_database())
+    first, last = event_log_span(sample_database(), "c1")
     done = subprocess.run([sys.executable, "-m", "crm_lab", "dashboard", "--sample", "-p", option, "--no-browser",
                            "--port", "1"], capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr
@@ -186,10 +187,10 @@ def test_dashboard_inputs_are_checked_with_the_forecasts_own_checks():
     from crm_lab.workbench import sample_database
 
     db = str(sample_database())
-    first, last = deal_history_span(db)
+    first, last = event_log_span(db, "c2")
     with pytest.raises(InvalidArgument) as refused:
         check_dashboard_inputs({"db_path": db, "company": "c2", "as_of": "2031-01-01", "horizon": "year"})
-    assert str(refused.value).startswith(f"as_of 2031-01-01: after the data ends (the deal history spans {first} to")
+    assert str(refused.value).startswith(f"company c2: as_of 2031-01-01: after the data ends (the event log spans {first} to {last})")
     with pytest.raises(InvalidArgument, match="^horizon must be one of month, quarter, year"):
         check_dashboard_inputs({"db_path": db, "horizon": "decade"})  # checked at the default as_of too
     check_dashboard_inputs({"db_path": db, "company": "c1", "as_of": "2025-07-01", "horizon": "month"})

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from crm_lab.as_of import check_as_of_in_data, day_or_instant
 from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.forecast.data import check_replayed, forecast_sql, read_histories, read_open_deals, read_other_ids
@@ -26,24 +27,6 @@ from crm_lab.forecast.simulation import simulate
 from crm_lab.forecast.store import store_run
 from crm_lab.forecast.summary import deals_frame, horizon_samples, summary_frame
 from crm_lab.runs import RunRecord, input_fingerprint
-
-# How long after the last recorded change an as-of may fall: an export lags its CRM by days, and
-# a quiet week is normal. Much later, the "open" deals are only the ones nobody saw close.
-AS_OF_AFTER_DATA = dt.timedelta(days=7)
-
-
-def check_as_of_in_data(con, as_of: dt.datetime, company: str | None = None) -> None:
-    """Refuse an as-of more than :data:`AS_OF_AFTER_DATA` after the (company's) deal history
-    ends, naming the span of the data, as a backtest refuses windows after the data ends."""
-    first, last = con.sql(
-        "SELECT min(valid_from), max(valid_from) FROM deal_history WHERE $company IS NULL OR company_id = $company",
-        params={"company": company},
-    ).fetchall()[0]
-    if last is not None and as_of > last + AS_OF_AFTER_DATA:
-        raise InvalidArgument(
-            f"as_of {_day_or_instant(as_of)}: after the data ends (the deal history spans {first.date()} to {last.date()}); "
-            f"forecast as of at most {AS_OF_AFTER_DATA.days} days after {last.date()}, or load and replay newer events"
-        )
 
 
 def earliest_usable_as_of(con, companies, outcome_window_days: float | None = None) -> dict:
@@ -78,15 +61,11 @@ def cannot_learn_text(error: NoWonDeal, earliest: dt.date | None, flag: str, pyt
     """What a user reads for a company whose win rates cannot be learned at an as-of: the
     company, the as-of, and the earliest value of the option (``--as-of`` / ``--from``) that
     would work, or that the data holds no win of it at all."""
-    when = _day_or_instant(error.as_of)
+    when = day_or_instant(error.as_of)
     head = f"company {error.company_id} {error.what} at or before {when}: cannot learn its win rates"
     if earliest is None:
         return head + "; its data holds no won deal at all (load more history, or pick another --company)"
     return head + f"; its earliest usable {flag} is {earliest.isoformat()} ({python_name}= in Python)"
-
-
-def _day_or_instant(value: dt.datetime) -> str:
-    return value.date().isoformat() if value.timetz() == dt.time(tzinfo=value.tzinfo) else value.isoformat()
 
 
 def check_count(name: str, value, minimum: int) -> int:
@@ -184,7 +163,7 @@ def prepare(db_path: str | os.PathLike | None = None, *, as_of, horizon="quarter
 
     def read(connection):
         check_replayed(connection)
-        check_as_of_in_data(connection, window.as_of, company)  # every entry point refuses an as-of past the data
+        check_as_of_in_data(connection, window.as_of, company=company, doing="forecast")  # every entry point refuses it
         histories = read_histories(connection, until=window.as_of, company=company)
         open_deals = read_open_deals(connection, window.as_of, company)
         elsewhere = read_other_ids(connection, window.as_of, company) if company is not None else {}

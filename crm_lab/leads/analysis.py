@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from crm_lab.as_of import check_as_of_in_data
 from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.leads import _checks
@@ -42,7 +43,6 @@ from crm_lab.leads.features import (
     DealEconomics,
     check_replayed,
     companies_with_leads,
-    event_span,
     instant,
     read_deal_economics,
     read_lead_features,
@@ -52,12 +52,6 @@ from crm_lab.leads.thresholds import OBJECTIVES, CutoffChoice, format_objective
 from crm_lab.runs import input_fingerprint
 
 SCORE_SOURCES = ("model", "column")
-
-# How long after a company's last recorded event ``as_of`` may fall, as for a forecast: an export
-# lags its CRM by days, and a quiet week is normal. Much later, a lead would count as mature (its
-# outcome known) while most of its maturity window lies after the data, where nothing was recorded.
-AS_OF_AFTER_DATA = timedelta(days=7)
-
 
 @dataclass(frozen=True)
 class LeadSweepSettings:
@@ -212,28 +206,6 @@ class LeadSweepResult:
             f"{self.open_leads_routed} at or above the cut-off"
         )
         return "\n".join(lines)
-
-
-def check_as_of_in_data(company_id: str, as_of: datetime, span: tuple[datetime | None, datetime | None]) -> None:
-    """Refuse an ``as_of`` more than :data:`AS_OF_AFTER_DATA` (whole days) after the company's
-    event log ends, naming the span of the log, as ``crm-lab forecast`` does."""
-    first, last = span
-    if last is None:
-        return
-    last_day = last.astimezone(timezone.utc).date()
-    # "at most 7 days after <last day>" means up to the end of that seventh day.
-    limit = datetime.combine(last_day + AS_OF_AFTER_DATA + timedelta(days=1), datetime.min.time(), timezone.utc)
-    if as_of >= limit:
-        raise InvalidArgument(
-            f"company {company_id}: as_of {_day_or_instant(as_of)}: after the data ends (the event log spans "
-            f"{first.astimezone(timezone.utc).date()} to {last_day}); sweep as of at most {AS_OF_AFTER_DATA.days} days "
-            f"after {last_day}, or load and replay newer events"
-        )
-
-
-def _day_or_instant(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
 
 
 def _first_day_from(value: datetime) -> datetime:
@@ -414,7 +386,7 @@ def analyse_leads(
         train_cutoff = as_of - timedelta(days=checked.maturity_days + checked.test_days)
         names = [company] if company else known
         for name in names:
-            check_as_of_in_data(name, as_of, event_span(con, name))
+            check_as_of_in_data(con, as_of, company=name, doing="sweep")
         inputs = []
         for name in names:
             frames = split_leads(

@@ -42,12 +42,6 @@ def instant(con: duckdb.DuckDBPyConnection, value: Any, name: str = "as_of") -> 
         raise InvalidArgument(f"{name} must be a date or timestamp, got {value!r}") from error
 
 
-def event_span(con: duckdb.DuckDBPyConnection, company: str) -> tuple[datetime | None, datetime | None]:
-    """The first and last ``occurred_at`` of a company's event log (None, None when it has none)."""
-    return con.sql("SELECT min(occurred_at), max(occurred_at) FROM events WHERE company_id = ?",
-                   params=[company]).fetchall()[0]
-
-
 def companies_with_leads(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [c for (c,) in con.sql("SELECT DISTINCT company_id FROM lead_history ORDER BY 1").fetchall()]
 
