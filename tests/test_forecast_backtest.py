@@ -63,6 +63,7 @@ def test_the_backtest_summary_never_averages_across_companies(monthly):
         assert row["bias"] == pytest.approx(sum(r["error"] for r in mine) / len(mine), rel=1e-12)
     text = result.describe()
     assert "  c1 (USD) monte_carlo " in text and "  c2 (EUR) weighted_pipeline " in text and "  c3 (AUD) monte_carlo " in text
+    assert "\ncalibration over the 3 companies (share of actuals" in text
 
 
 def test_the_weighted_pipeline_never_forecasts_less_than_is_booked(monthly):
@@ -95,9 +96,11 @@ def test_a_backtest_is_stored_with_scores_per_method_and_a_calibration_table(mon
 
 
 def test_a_backtest_scores_groups_too(world):
-    result = backtest(world[0], start="2025-06-01", stop="2025-07-01", horizon="quarter", trials=300, by="team", store=False)
+    result = backtest(world[0], start="2025-06-01", stop="2025-07-01", horizon="quarter", trials=300, by="team",
+                      company="c2", store=False)
     teams = result.rows.filter(pl.col("group_by") == "team")
-    assert teams.height > 0
+    assert teams.height > 0 and set(teams["company_id"]) == {"c2"}
+    assert "\ncalibration over company c2 (share of actuals" in result.describe()
     # the teams' actuals add up to the company's
     company = result.rows.filter((pl.col("group_by") == "company") & (pl.col("method") == "monte_carlo"))
     per_team = teams.filter(pl.col("method") == "monte_carlo").group_by("company_id", "as_of").agg(pl.col("actual").sum())

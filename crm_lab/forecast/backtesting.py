@@ -159,7 +159,9 @@ class BacktestResult:
             )
         for company_id, (dates, reason) in self.skipped.items():
             lines.append(f"  {company_id} skipped at {len(dates)} as-of date(s) ({', '.join(d.date().isoformat() for d in dates)}): {reason}")
-        lines.append("calibration over every company (share of actuals at or below each forecast quantile):")
+        scored = summary["company_id"].unique(maintain_order=True).to_list()
+        over = f"company {scored[0]}" if len(scored) == 1 else f"the {len(scored)} companies"
+        lines.append(f"calibration over {over} (share of actuals at or below each forecast quantile):")
         table = self.calibration()
         for method in METHODS:
             part = table.filter(pl.col("method") == method)
