@@ -53,6 +53,16 @@ def number(value: Any) -> str:
     return f"{value:.3g}"
 
 
+def money_text(value: float, currency: str | None) -> str:
+    """An amount in whole units, followed by its currency when the data names one."""
+    return f"{whole_units(value)} {currency}" if currency else whole_units(value)
+
+
+def money_label(name: str, currency: str | None) -> str:
+    """A column or control label for amounts: ``P50 (USD)``; the bare name without a currency."""
+    return f"{name} ({currency})" if currency else name
+
+
 def decimals(places: int) -> Format:
     """A fixed number of decimals with thousands separators."""
     return lambda value: f"{value:,.{places}f}"

@@ -8,14 +8,16 @@ import polars as pl
 
 from crm_lab.charts import MONEY_AXIS, money
 from crm_lab.forecast.periods import Window
+from crm_lab.tables import money_label
 
 BLUE, GREY, RED, GREEN = "#4C72B0", "#8C8C8C", "#C44E52", "#55A868"
 
 
-def fan_chart(samples: np.ndarray, window: Window, *, target: float | None = None, title: str = "Bookings forecast"):
+def fan_chart(samples: np.ndarray, window: Window, *, target: float | None = None, title: str = "Bookings forecast",
+              currency: str | None = None):
     """Cumulative bookings by the end of each month of the window: P50 line, P10-P90 and P5-P95
     bands, and the target as a horizontal line. ``samples``: (trials, P) per-period totals
-    including what is already booked."""
+    including what is already booked; ``currency`` labels the amounts."""
     cumulative = np.cumsum(samples, axis=1)
     levels = np.quantile(cumulative, (0.05, 0.1, 0.5, 0.9, 0.95), axis=0)
     x = np.arange(samples.shape[1] + 1)
@@ -28,7 +30,7 @@ def fan_chart(samples: np.ndarray, window: Window, *, target: float | None = Non
     if target is not None:
         ax.axhline(target, color=RED, linestyle="--", label=f"target {money(target)}")
     ax.set_xticks(x, ["start"] + [p.label for p in window.periods])
-    ax.set_ylabel("cumulative bookings")
+    ax.set_ylabel(money_label("cumulative bookings", currency))
     ax.yaxis.set_major_formatter(MONEY_AXIS)
     ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
@@ -36,7 +38,8 @@ def fan_chart(samples: np.ndarray, window: Window, *, target: float | None = Non
     return fig
 
 
-def histogram(totals: np.ndarray, *, target: float | None = None, title: str = "Bookings in the window", bins: int = 60):
+def histogram(totals: np.ndarray, *, target: float | None = None, title: str = "Bookings in the window", bins: int = 60,
+              currency: str | None = None):
     """Distribution of the window's total over trials, with P10/P50/P90 and the target."""
     totals = np.asarray(totals, dtype=np.float64)
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -48,14 +51,15 @@ def histogram(totals: np.ndarray, *, target: float | None = None, title: str = "
         ax.axvline(target, color=RED, linestyle="--", linewidth=2, label=f"target {money(target)}: P(reach) {share:.0%}")
         ax.legend(fontsize=8)
     ax.xaxis.set_major_formatter(MONEY_AXIS)
-    ax.set_xlabel("total bookings (lines: P10, P50, P90)")
+    ax.set_xlabel(money_label("total bookings", currency) + " (lines: P10, P50, P90)")
     ax.set_ylabel("trials")
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
-def tornado_chart(tornado: pl.DataFrame, *, value: str = "p50", title: str = "Sensitivity of P50"):
+def tornado_chart(tornado: pl.DataFrame, *, value: str = "p50", title: str = "Sensitivity of P50",
+                  currency: str | None = None):
     """Horizontal bars from each knob's low to its high value of ``value`` ('p50', 'mean' or
     'p_target'), around the base."""
     frame = tornado.sort(pl.col("swing").abs())
@@ -71,6 +75,7 @@ def tornado_chart(tornado: pl.DataFrame, *, value: str = "p50", title: str = "Se
     ax.set_yticks(y, labels, fontsize=8)
     if value != "p_target":
         ax.xaxis.set_major_formatter(MONEY_AXIS)
+        ax.set_xlabel(money_label(value.upper() if value == "p50" else value, currency))
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -96,7 +101,7 @@ def calibration_chart(calibration: pl.DataFrame, title: str = "Backtest calibrat
     return fig
 
 
-def backtest_chart(rows: pl.DataFrame, company: str, title: str | None = None):
+def backtest_chart(rows: pl.DataFrame, company: str, title: str | None = None, currency: str | None = None):
     """One company's backtest: actual against the P10-P90 intervals of both methods over time."""
     part = rows.filter((pl.col("company_id") == company) & (pl.col("group_by") == "company")).sort("as_of")
     fig, ax = plt.subplots(figsize=(9, 3.8))
@@ -109,6 +114,7 @@ def backtest_chart(rows: pl.DataFrame, company: str, title: str | None = None):
     ax.plot(np.arange(actual.height), actual["actual"], "o", color="black", label="actual")
     ax.set_xticks(np.arange(actual.height), [d.strftime("%Y-%m") for d in actual["as_of"]], rotation=45, fontsize=8)
     ax.yaxis.set_major_formatter(MONEY_AXIS)
+    ax.set_ylabel(money_label("bookings", currency))
     ax.set_title(title or f"Backtest, {company}")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -17,7 +17,7 @@ from crm_lab.forecast.charts import fan_chart
 from crm_lab.forecast.inputs import ForecastInputs
 from crm_lab.forecast.run import check_target, scenario_samples
 from crm_lab.forecast.scenarios import Scenario
-from crm_lab.tables import frame_html, percentage, whole_units
+from crm_lab.tables import frame_html, money_label, money_text, percentage, whole_units
 from crm_lab.widgets.panel import Memo, Panel, figure_png
 
 KNOBS = ("win_rate", "deal_size", "slip_days", "new_pipeline")
@@ -39,16 +39,6 @@ class Outcome:
         p10, p50, p90 = np.quantile(totals, (0.1, 0.5, 0.9))
         p_target = None if target is None else float((totals >= target).mean())
         return cls(float(totals.mean()), float(p10), float(p50), float(p90), p_target)
-
-
-def money_text(value: float, currency: str | None) -> str:
-    """An amount in whole units, followed by its currency when the data names one."""
-    return f"{whole_units(value)} {currency}" if currency else whole_units(value)
-
-
-def money_label(name: str, currency: str | None) -> str:
-    """A column or control label for amounts: ``P50 (USD)``; the bare name without a currency."""
-    return f"{name} ({currency})" if currency else name
 
 
 def p50_text(value: float, currency: str | None = None) -> str:
@@ -138,4 +128,4 @@ class ForecastPanel(Panel):
             window = self.case.window
             self.chart.value = figure_png(fan_chart(self.samples(self.scenario), window, target=target,
                                                     title=f"{self.case.company_id}: cumulative bookings"
-                                                          f"{f' ({currency})' if currency else ''} in {window.label}"))
+                                                          f"{f' ({currency})' if currency else ''} in {window.label}", currency=currency))

@@ -16,8 +16,7 @@ from crm_lab.leads.analysis import LeadSweepResult
 from crm_lab.leads.charts import threshold_chart
 from crm_lab.leads.thresholds import CutoffChoice, best_cutoff, format_objective
 from crm_lab.errors import InvalidArgument
-from crm_lab.tables import decimals, frame_html, percentage, whole_units
-from crm_lab.widgets.forecast import money_label, money_text
+from crm_lab.tables import decimals, frame_html, money_label, money_text, percentage, whole_units
 from crm_lab.widgets.panel import Memo, Panel, figure_png
 
 ROW_COLUMNS = ("routed", "tp", "precision", "recall", "workload_hours", "within_capacity", "cost", "revenue", "profit")
