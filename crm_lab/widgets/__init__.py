@@ -2,7 +2,8 @@
 
 - :class:`ForecastPanel`: scenario knobs -> fan chart, P10/P50/P90 and P(target);
 - :class:`ThresholdPanel`: lead-score cut-off and SDR capacity -> curves and routed volume;
-- :class:`TerritoryPanel`: tolerance, move budget and rep count -> map, balance and solver status.
+- :class:`TerritoryPanel`: workload and potential bands (each may be switched off), distance on or off,
+  move budget and rep count -> map, balance and solver status.
 
 Each recomputes only what its moved control changes, remembers recent settings, and shows a busy
 state (controls locked) while the kernel works. Money is labelled with the company's currency.
