@@ -66,7 +66,8 @@ def threshold_chart(
         for axis in (top, middle, bottom):
             axis.axvline(marked, color="black", linewidth=1)
     for axis in (top, middle, bottom):
-        axis.legend(loc="best", fontsize=8)
+        # Beside the panel: inside, "best" still sat on a curve or a band in some panels.
+        axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         axis.grid(alpha=0.3)
     top.set_title(title)
     fig.tight_layout()

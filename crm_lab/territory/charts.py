@@ -106,7 +106,9 @@ def tradeoff_chart(curve: pl.DataFrame, tolerance: float | None = None, title: s
     twin.set_ylabel("km")
     lines = ax.get_legend_handles_labels()
     other = twin.get_legend_handles_labels()
-    ax.legend(lines[0] + other[0], lines[1] + other[1], fontsize=8)
+    # Below the axes: inside, it covered the points of one of the two lines whatever its corner.
+    ax.legend(lines[0] + other[0], lines[1] + other[1], fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+              ncol=3, frameon=False)
     ax.set_title(title)
     fig.tight_layout()
     return fig
