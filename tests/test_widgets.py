@@ -264,3 +264,22 @@ def test_territory_panel_solves_each_setting_once_and_shows_the_plan():
     assert (panel.plan().status, panel.plan().kind) == (budgeted.status, budgeted.kind)
     assert panel.plan().objective == pytest.approx(budgeted.objective, rel=1e-6)
     assert panel.memo.computed == 3
+
+
+def test_charts_are_rendered_at_twice_the_pixels_they_are_shown_at():
+    """A sharp image on a high-density screen: the PNG has twice the pixels of the width the
+    Image widget is given, which is the figure's size at 90 dpi."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from crm_lab.widgets.panel import show_figure
+
+    fig, ax = plt.subplots(figsize=(4, 2))
+    ax.plot([0, 1], [0, 1])
+    image = widgets.Image(format="png")
+    show_figure(image, fig)
+    png_width = int.from_bytes(image.value[16:20], "big")
+    assert image.value[:8] == b"\x89PNG\r\n\x1a\n" and image.value[12:16] == b"IHDR"
+    assert int(image.width) * 2 == png_width - png_width % 2
+    assert 300 < int(image.width) < 4 * 90  # about 4 inches at 90 dpi, less the tight bounding box's trim
+    assert not plt.fignum_exists(fig.number)

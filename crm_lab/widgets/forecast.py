@@ -18,7 +18,7 @@ from crm_lab.forecast.inputs import ForecastInputs
 from crm_lab.forecast.run import check_target, scenario_samples
 from crm_lab.forecast.scenarios import Scenario
 from crm_lab.tables import frame_html, money_label, money_text, percentage, whole_units
-from crm_lab.widgets.panel import Memo, Panel, figure_png
+from crm_lab.widgets.panel import Memo, Panel, show_figure
 
 KNOBS = ("win_rate", "deal_size", "slip_days", "new_pipeline")
 
@@ -126,6 +126,6 @@ class ForecastPanel(Panel):
                 formats[chance] = percentage
             self.table.value = frame_html(pl.DataFrame(columns), formats)
             window = self.case.window
-            self.chart.value = figure_png(fan_chart(self.samples(self.scenario), window, target=target,
-                                                    title=f"{self.case.company_id}: cumulative bookings"
-                                                          f"{f' ({currency})' if currency else ''} in {window.label}", currency=currency))
+            title = f"{self.case.company_id}: cumulative bookings{f' ({currency})' if currency else ''} in {window.label}"
+            show_figure(self.chart, fan_chart(self.samples(self.scenario), window, target=target, title=title,
+                                              currency=currency))

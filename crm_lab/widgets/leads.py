@@ -17,7 +17,7 @@ from crm_lab.leads.charts import threshold_chart
 from crm_lab.leads.thresholds import CutoffChoice, best_cutoff, format_objective
 from crm_lab.errors import InvalidArgument
 from crm_lab.tables import decimals, frame_html, money_label, money_text, percentage, whole_units
-from crm_lab.widgets.panel import Memo, Panel, figure_png
+from crm_lab.widgets.panel import Memo, Panel, show_figure
 
 ROW_COLUMNS = ("routed", "tp", "precision", "recall", "workload_hours", "within_capacity", "cost", "revenue", "profit")
 MONEY_COLUMNS = ("cost", "revenue", "profit")
@@ -135,8 +135,8 @@ class ThresholdPanel(Panel):
                    f"{self._objective_text(choice.value)}")
                 + "</p>"
             )
-            self.chart.value = figure_png(threshold_chart(table, capacity_hours=self.capacity_hours, marked=cutoff,
-                                                          title=f"{self.result.company_id}: cut-off {cutoff:.3f}"))
+            show_figure(self.chart, threshold_chart(table, capacity_hours=self.capacity_hours, marked=cutoff,
+                                                    title=f"{self.result.company_id}: cut-off {cutoff:.3f}"))
 
     def _objective_text(self, value: float) -> str:
         objective = self.result.settings.objective

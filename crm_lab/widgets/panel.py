@@ -24,14 +24,29 @@ from crm_lab.errors import CrmLabError
 MEMO_SIZE = 32
 
 
+# A chart is drawn at SHOWN_DPI's size but rendered with PIXEL_RATIO times the pixels, so that it
+# stays sharp on a high-density screen (the browser scales the image down to its width).
+SHOWN_DPI = 90
+PIXEL_RATIO = 2
+
+
 def figure_png(fig) -> bytes:
-    """A matplotlib figure as PNG bytes; the figure is closed so the notebook does not show it twice."""
+    """A matplotlib figure as PNG bytes at :data:`PIXEL_RATIO` times its shown size; the figure
+    is closed so the notebook does not show it twice."""
     buffer = io.BytesIO()
     try:
-        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        fig.savefig(buffer, format="png", dpi=SHOWN_DPI * PIXEL_RATIO, bbox_inches="tight")
     finally:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def show_figure(image: widgets.Image, fig) -> None:
+    """Put ``fig`` into ``image``, sized to show its pixels at :data:`PIXEL_RATIO` per CSS pixel."""
+    png = figure_png(fig)
+    width = int.from_bytes(png[16:20], "big")  # the IHDR chunk's width, right after the signature
+    image.value = png
+    image.width = str(width // PIXEL_RATIO)
 
 
 def what_if_as_of(wb, as_of=None) -> dt.datetime:

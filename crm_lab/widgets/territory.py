@@ -23,7 +23,7 @@ from crm_lab.territory.report import no_accounts_line
 from crm_lab.territory.rules import TerritorySettings
 from crm_lab.territory.solve import SolverOptions
 from crm_lab.territory.whatif import with_rep_count
-from crm_lab.widgets.panel import Memo, Panel, figure_png
+from crm_lab.widgets.panel import Memo, Panel, show_figure
 
 NO_BUDGET = -1
 EXTRA_REPS = 5
@@ -144,6 +144,6 @@ class TerritoryPanel(Panel):
                 return
             self.describe.value = f"<pre>{html.escape(plan.describe('panel'))}</pre>"
             if plan.has_plan:
-                self.maps.value = figure_png(before_after_maps(plan))
-                self.balance.value = figure_png(balance_bars(plan, "workload"))
+                show_figure(self.maps, before_after_maps(plan))
+                show_figure(self.balance, balance_bars(plan, "workload"))
             self._show_charts(plan.has_plan)
