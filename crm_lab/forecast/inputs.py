@@ -333,22 +333,35 @@ def booked_by_period(inputs: ForecastInputs, dim: str | None = None) -> np.ndarr
     return out
 
 
+def year_shares(edges: np.ndarray, first_days: np.ndarray) -> np.ndarray:
+    """(P, R): the share of a year's quota that falls in each period [edges[k], edges[k + 1])
+    (day numbers) for each rep counting from its first day (first_days, day numbers): each
+    day is 1/365 of its year, or 1/366 in a leap year, so a calendar year is exactly 1."""
+    days = np.arange(edges[0], edges[-1])
+    year = days.astype("datetime64[D]").astype("datetime64[Y]")
+    length = ((year + 1).astype("datetime64[D]") - year.astype("datetime64[D]")).astype(np.float64)
+    counted = np.where(days[None, :] >= first_days[:, None], 1.0 / length[None, :], 0.0)
+    return np.add.reduceat(counted, edges[:-1] - edges[0], axis=1).T
+
+
 def quota_by_period(inputs: ForecastInputs, dim: str | None) -> np.ndarray | None:
-    """Bookings quota per period, prorated by days from the reps' annual quota: (P,) for the
-    company, (P, G) by team, rep or territory; None by stage."""
+    """Bookings quota per period, prorated by days from the reps' annual quota (a rep hired
+    inside the window counts from its hiring day): (P,) for the company, (P, G) by team, rep or
+    territory; None by stage."""
     if dim == "stage":
         return None
     edges = inputs.window.edges()
-    share = np.diff(edges) / 365.25
     reps = inputs.reps.filter(pl.col("is_active").fill_null(True) & pl.col("bookings_quota").is_not_null())
-    quota = reps["bookings_quota"].to_numpy().astype(np.float64)
+    hired = reps["hired_at"].cast(pl.Date).cast(pl.Int64).fill_null(np.iinfo(np.int64).min).to_numpy()
+    quota = year_shares(edges, hired) * reps["bookings_quota"].to_numpy().astype(np.float64)[None, :]
     if dim is None:
-        return quota.sum() * share if len(quota) else np.full(len(share), np.nan)
+        return quota.sum(axis=1) if reps.height else np.full(len(edges) - 1, np.nan)
     labels = group_labels(inputs, dim)
     index = {label: i for i, label in enumerate(labels)}
     column = "rep_id" if dim == "rep" else GROUP_COLUMNS[dim]
     codes = _codes(reps[column].to_list(), index)
-    per_group = np.bincount(codes, weights=quota, minlength=len(labels))
+    per_group = np.zeros((len(edges) - 1, len(labels)))
+    np.add.at(per_group, (slice(None), codes), quota)
     # A group with no rep carrying a bookings quota has no quota (not a quota of zero).
-    per_group[np.bincount(codes, minlength=len(labels)) == 0] = np.nan
-    return share[:, None] * per_group[None, :]
+    per_group[:, np.bincount(codes, minlength=len(labels)) == 0] = np.nan
+    return per_group
