@@ -376,3 +376,26 @@ def test_every_query_in_the_leads_doc_runs_on_a_stored_sweep(writable_db):
             assert con.sql(sql).fetchall(), sql
     finally:
         con.close()
+
+
+def test_a_mature_leads_outcome_is_whether_it_converted_within_its_first_maturity_days():
+    """Hand-made leads at as_of 2025-06-30 with a 30-day maturity: the 120-day-old lead that
+    converted on its 40th day counts as not converted, like a 30-day-old lead would; one that
+    converted on day 30 exactly counts; a converted status with no converted_at keeps its mark."""
+    as_of = datetime(2025, 6, 30, tzinfo=timezone.utc)
+    created = [as_of - timedelta(days=d) for d in (120, 120, 45, 60, 10)]
+    converted_at = [created[0] + timedelta(days=40), created[1] + timedelta(days=30), None, None,
+                    created[4] + timedelta(days=2)]
+    frame = pl.DataFrame({
+        "lead_id": ["late", "on-day-30", "never", "no-date", "young"],
+        "created_at": created,
+        "converted_at": converted_at,
+        "converted": [True, True, False, True, True],
+        "status": ["converted", "converted", "open", "converted", "converted"],
+        "age_days": [120.0, 120.0, 45.0, 60.0, 10.0],
+    }, schema_overrides={"created_at": pl.Datetime("us", "UTC"), "converted_at": pl.Datetime("us", "UTC")})
+    split = split_leads(frame, frame, train_cutoff=as_of - timedelta(days=200), maturity_days=30)
+    for name in ("train", "test"):
+        assert dict(split[name].select("lead_id", "converted").iter_rows()) == {
+            "late": False, "on-day-30": True, "never": False, "no-date": True}
+    assert split["open_leads"].height == 0  # the young lead has converted: nothing left to route

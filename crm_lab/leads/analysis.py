@@ -417,11 +417,17 @@ def split_leads(
 
     Returns ``train`` (mature at the cut-off), ``test`` (created after the cut-off, mature at
     ``as_of``) and ``open_leads`` (younger than ``maturity_days`` and neither converted nor
-    disqualified at ``as_of``)."""
+    disqualified at ``as_of``). A mature lead's ``converted`` is whether it converted by the end
+    of its first ``maturity_days``, whatever its age: a 120-day-old lead does not get four times
+    the time to convert of a 30-day-old one. (A lead marked converted with no ``converted_at``
+    keeps its mark: when is unknown.)"""
     mature = pl.col("age_days") >= maturity_days
     undecided = ~pl.col("converted") & (pl.col("status").fill_null("open") != "disqualified")
+    window = pl.duration(microseconds=round(maturity_days * 86_400e6))
+    in_time = pl.col("converted") & (pl.col("converted_at").is_null()
+                                     | (pl.col("converted_at") <= pl.col("created_at") + window))
     return {
-        "train": at_cutoff.filter(mature),
-        "test": at_as_of.filter(mature & (pl.col("created_at") > train_cutoff)),
+        "train": at_cutoff.filter(mature).with_columns(in_time.alias("converted")),
+        "test": at_as_of.filter(mature & (pl.col("created_at") > train_cutoff)).with_columns(in_time.alias("converted")),
         "open_leads": at_as_of.filter(~mature & undecided),
     }
