@@ -74,6 +74,13 @@ def test_two_currencies_in_one_company_are_named_with_amounts_and_counts():
         "company c1 has amounts in 2 currencies (EUR, USD): open deals USD 350.50 in 2 deals; "
         "booked in the window EUR 40.00 in 1 deal; a forecast adds amounts"
     )
+    # deals without a currency are named too, after the currencies, but are no currency of their own
+    unnamed = pl.concat([deals, pl.DataFrame({"amount": [5_000.0], "currency": [None]}, schema=deals.schema)])
+    with pytest.raises(InvalidArgument) as raised:
+        company_currency("c1", unnamed, empty, empty)
+    assert str(raised.value).startswith(
+        "company c1 has open deals in 2 currencies: JPY 10,000.00 in 1 deal, USD 350.50 in 2 deals, "
+        "no currency 5,000.00 in 1 deal; a forecast adds amounts")
     # a deal without a currency is taken to be in the company's one currency
     with_null = pl.DataFrame({"amount": [1.0, 2.0], "currency": ["USD", None]})
     assert company_currency("c1", with_null, empty, empty) == "USD"

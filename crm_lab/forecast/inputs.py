@@ -100,16 +100,20 @@ def gather_inputs(history, open_deals: pl.DataFrame, window: Window, options: Mo
 def _by_currency(frame: pl.DataFrame) -> pl.DataFrame:
     if "currency" not in frame.columns or frame.is_empty():
         return pl.DataFrame(schema={"currency": pl.String, "amount": pl.Float64, "deals": pl.UInt32})
+    # Deals without a currency are a group of their own (listed last), named but not counted as a currency.
     return (
-        frame.filter(pl.col("currency").is_not_null())
-        .group_by("currency").agg(pl.col("amount").fill_nan(None).sum().alias("amount"), pl.len().alias("deals"))
-        .sort("currency")
+        frame.group_by("currency").agg(pl.col("amount").fill_nan(None).sum().alias("amount"), pl.len().alias("deals"))
+        .sort("currency", nulls_last=True)
     )
+
+
+def _currencies(frame: pl.DataFrame) -> set[str]:
+    return set(frame["currency"].drop_nulls())
 
 
 def _listed(frame: pl.DataFrame) -> str:
     return ", ".join(
-        f"{c} {a:,.2f} in {d} deal{'s' if d != 1 else ''}"
+        f"{c or 'no currency'} {a:,.2f} in {d} deal{'s' if d != 1 else ''}"
         for c, a, d in zip(frame["currency"], frame["amount"], frame["deals"])
     )
 
@@ -122,13 +126,13 @@ def company_currency(company: str, deals: pl.DataFrame, booked: pl.DataFrame, si
     fix = ("a forecast adds amounts, so they must be in one currency: load amounts converted to one currency "
            "(the importers' --rates FILE) or give these deals one currency")
     open_money = _by_currency(deals)
-    if open_money.height > 1:
+    if len(_currencies(open_money)) > 1:
         raise InvalidArgument(
-            f"company {company} has open deals in {open_money.height} currencies: {_listed(open_money)}; {fix}"
+            f"company {company} has open deals in {len(_currencies(open_money))} currencies: {_listed(open_money)}; {fix}"
         )
     wins = pl.concat([_by_currency(booked).with_columns(pl.lit("booked in the window").alias("what")),
                       _by_currency(sizes).with_columns(pl.lit("wins behind the new-pipeline sizes").alias("what"))])
-    known = set(open_money["currency"]) | set(wins["currency"])
+    known = _currencies(open_money) | _currencies(wins)
     if len(known) > 1:
         parts = [f"open deals {_listed(open_money)}"] if open_money.height else []
         for what in ("booked in the window", "wins behind the new-pipeline sizes"):
