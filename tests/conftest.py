@@ -96,3 +96,49 @@ def replayed_log(folder: Path, *events: dict) -> Path:
     load(db, [write_jsonl(folder / "events.jsonl", *events)])
     replay(db)
     return db
+
+
+# One batch of the result notebooks (03, 04, 05), shared by the tests that need their executed
+# reports or stored results (tests/test_batch.py, test_docs_sql.py and the notebooks' own tests):
+# each papermill run costs seconds, so they run once per session. Parameters: small and fast.
+REPORT_RUNS = [
+    {"name": "forecast-c1", "notebook": "notebooks/03_forecast.ipynb",
+     "parameters": {"company": "c1", "trials": 500, "backtest_months": 1, "backtest_trials": 100}},
+    {"name": "leads", "notebook": "notebooks/04_lead_thresholds.ipynb",
+     "parameters": {"company": "c2", "capacity_hours": 60.0, "objective": "f_beta", "replicates": 50, "seed": 3}},
+    {"name": "territory-c2", "notebook": "notebooks/05_territory.ipynb",
+     "parameters": {"company": "c2", "tolerance": 0.2, "potential_band": 0.9, "max_moves": 30,
+                    "add_rep": "new-9:50.1:8.7:1600", "remove_rep": "rep-0002", "time_limit": 1.5,
+                    "curve_budgets": [0, 10, 40]}},
+]
+
+
+@pytest.fixture(scope="session")
+def report_batch(tmp_path_factory):
+    """``crm-lab batch`` of REPORT_RUNS on a copy of the sample database: a namespace with
+    ``db``, ``reports`` (the output folder) and ``result`` (the BatchResult). Read it only: a test
+    that writes copies the database first."""
+    import shutil
+    from types import SimpleNamespace
+
+    import yaml
+
+    from crm_lab.batch import run_batch
+    from crm_lab.workbench import sample_database
+
+    folder = tmp_path_factory.mktemp("report_batch")
+    db = folder / "crm.duckdb"
+    shutil.copy(sample_database(), db)
+    spec = folder / "reports.yaml"
+    spec.write_text(yaml.safe_dump({"name": "reports", "output": str(folder / "reports"), "timeout": 300,
+                                    "runs": REPORT_RUNS}), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(Path(__file__).resolve().parents[1])  # the spec's notebook paths are relative to it
+        result = run_batch(spec, db, jobs=2)
+    assert not result.failed, [run["error"] for run in result.runs if run["status"] != "ok"]
+    return SimpleNamespace(db=db, reports=folder / "reports", result=result)
+
+
+def executed_notebook(report_batch, run_name: str) -> dict:
+    """The executed notebook of one run of the report batch."""
+    return json.loads((report_batch.reports / run_name / f"{run_name}.ipynb").read_text(encoding="utf-8"))

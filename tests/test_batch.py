@@ -1,6 +1,7 @@
 """Batch reports end to end: spec validation before any kernel starts, parallel runs with failure
-isolation, self-contained HTML, the ledger, retries, a busy database, and a Dask cluster giving
-the same results as the local pool."""
+isolation, self-contained HTML, the ledger, retries, a busy database, a Dask cluster giving
+the same results as the local pool, and the results of notebooks 03, 04 and 05 stored under
+their report runs (the session's report batch, tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 from crm_lab.batch import run_batch
 from crm_lab.batch.spec import SpecError, load_spec
 from crm_lab.workbench import sample_database
-from tests.conftest import query
+from tests.conftest import REPORT_RUNS, executed_notebook, query
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tests/notebooks/tiny_report.ipynb"
@@ -67,6 +68,9 @@ def test_matrix_expands_into_named_runs_with_shared_parameters(tmp_path):
      "run 'a': as_of must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got '31/03/2025'"),
     ([{"name": "a", "notebook": "notebooks/02_replay.ipynb", "parameters": {"t1": "2025-13-01"}}],
      "run 'a': t1 must be a date or timestamp like '2025-03-31' or '2025-03-31 23:59:59', got '2025-13-01'"),
+    ([{"name": "a", "notebook": "notebooks/05_territory.ipynb", "parameters": {"results_dir": "/tmp/mine"}}],
+     "run 'a': results_dir is set by the batch (a folder per run and batch, whose results it stores with the run); "
+     "leave it out of the spec"),
 ])
 def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, message):
     spec = write_spec(tmp_path, runs)
@@ -364,3 +368,152 @@ def test_ingest_of_a_batch_recorded_when_it_ran_says_there_is_nothing_to_ingest(
         f"was recorded in {db} when it ran"
     )
     assert query(db, "SELECT count(*) FROM report_runs") == [(1,)]
+
+
+# The results a report shows are stored under its report run (tests/conftest.py runs the batch).
+
+RESULT_TABLES = ("forecast_runs", "forecast_summary", "forecast_deals", "forecast_backtest", "lead_sweep_runs",
+                 "lead_sweeps", "territory_plans", "territory_assignments", "territory_plan_reps")
+
+
+def _texts(notebook: dict) -> list[str]:
+    """Every output of the executed notebook as text (streams, and tables' text/plain)."""
+    return ["".join(o.get("text", "")) or "".join(o.get("data", {}).get("text/plain", ""))
+            for cell in notebook["cells"] if cell["cell_type"] == "code" for o in cell.get("outputs", [])]
+
+
+def _counts(db: Path, where: str = "") -> dict[str, int]:
+    return {table: query(db, f"SELECT count(*) FROM {table} {where}")[0][0] for table in RESULT_TABLES}
+
+
+def test_a_reports_numbers_are_the_rows_stored_under_its_report_run(report_batch):
+    from crm_lab import __version__
+
+    db, batch_id = report_batch.db, report_batch.result.batch_id
+    ledger = {name: (run_id, fingerprint) for run_id, name, fingerprint in
+              query(db, "SELECT run_id, run_name, input_fingerprint FROM report_runs WHERE status = 'ok'")}
+    assert sorted(ledger) == sorted(run["name"] for run in REPORT_RUNS)
+
+    # Forecast: the company's window as the report shows it (whole units) is forecast_summary for
+    # the report's run_id; its run record is a CLI run's, with the batch's input fingerprint.
+    run_id, fingerprint = ledger["forecast-c1"]
+    assert run_id == f"{batch_id}/forecast-c1"
+    [shown] = [t for t in _texts(executed_notebook(report_batch, "forecast-c1")) if t.lstrip().startswith("period  period_kind")]
+    header, *rows = shown.splitlines()
+    [horizon] = [dict(zip(header.split(), row.split())) for row in rows if " horizon " in row]
+    stored = query(db, "SELECT mean, p10, p50, p90, booked FROM forecast_summary WHERE run_id = ? AND scenario = 'baseline' "
+                       "AND group_by = 'company' AND period_kind = 'horizon'", [run_id])
+    assert [f"{float(v):,.0f}" for v in stored[0]] == [horizon[c] for c in ("mean", "p10", "p50", "p90", "booked")]
+    records = query(db, "SELECT run_id, kind, company_id, seed, crm_lab_version, input_fingerprint, "
+                        "json_extract(parameters, '$.trials')::INTEGER, trials FROM forecast_runs ORDER BY run_id")
+    assert records == [(run_id, "forecast", "c1", 0, __version__, fingerprint, 500, 500),
+                       (f"{run_id}/backtest", "backtest", "c1", 0, __version__, fingerprint, 100, 100)]
+    assert query(db, "SELECT count(*) > 0 FROM forecast_deals WHERE run_id = ?", [run_id]) == [(True,)]
+    assert query(db, "SELECT count(*) > 0 FROM forecast_backtest WHERE run_id = ?", [f"{run_id}/backtest"]) == [(True,)]
+    stored_line = [t for t in _texts(executed_notebook(report_batch, "forecast-c1")) if t.startswith("stored by the batch")]
+    assert stored_line == [f"stored by the batch with report run '{run_id}' (rows: forecast_runs 2, "
+                           f"forecast_summary {_counts(db)['forecast_summary']}, forecast_deals {_counts(db)['forecast_deals']}, "
+                           f"forecast_backtest {_counts(db)['forecast_backtest']}):\n"
+                           f"  SELECT * FROM forecast_summary WHERE run_id = '{run_id}'\n"]
+
+    # Leads: the cut-off the report chose is lead_sweep_runs' and lead_sweeps' chosen row.
+    run_id, fingerprint = ledger["leads"]
+    [chosen] = [m for t in _texts(executed_notebook(report_batch, "leads"))
+                for m in re.findall(r"^threshold ([0-9.e-]+): route (\d+) lead\(s\)", t, re.MULTILINE)]
+    [(threshold, routed, thresholds, company, seed, record_fingerprint)] = query(
+        db, "SELECT chosen_threshold, chosen_routed, thresholds, company_id, seed, input_fingerprint "
+            "FROM lead_sweep_runs WHERE run_id = ?", [run_id])
+    assert (f"{threshold:.6g}", str(routed), company, seed, record_fingerprint) == (*chosen, "c2", 3, fingerprint)
+    assert query(db, "SELECT threshold, routed FROM lead_sweeps WHERE run_id = ? AND is_chosen", [run_id]) == [(threshold, routed)]
+    assert query(db, "SELECT count(*) FROM lead_sweeps WHERE run_id = ?", [run_id]) == [(thresholds,)]
+
+    # Territory: the plan's moves and each what-if's row of the comparison are territory_plans'.
+    run_id, fingerprint = ledger["territory-c2"]
+    texts = _texts(executed_notebook(report_batch, "territory-c2"))
+    [moved] = [m for t in texts if t.startswith("territory plan for c2: ") for m in re.findall(r"moved (\d+) account", t)][:1]
+    [comparison] = [t for t in texts if t.lstrip().startswith("plan ")]
+    plans = dict(query(db, "SELECT plan_id, moved FROM territory_plans WHERE company_id = 'c2'"))
+    assert plans == {
+        run_id: int(moved),
+        f"{run_id}/add-new-9": int(re.search(r"^\s*\+ new-9\s+\S+\s+\S+\s+\d+\s+(\d+)", comparison, re.M).group(1)),
+        f"{run_id}/remove-rep-0002": int(re.search(r"^- rep-0002\s+\S+\s+\S+\s+\d+\s+(\d+)", comparison, re.M).group(1)),
+        f"{run_id}/strict": plans[f"{run_id}/strict"],
+    }
+    whatif = query(db, "SELECT json_extract(parameters, '$.add_reps[0].rep_id')::VARCHAR, input_fingerprint "
+                       "FROM territory_plans WHERE plan_id = ?", [f"{run_id}/add-new-9"])
+    assert whatif == [('"new-9"', fingerprint)]
+    assert query(db, "SELECT count(DISTINCT plan_id) FROM territory_assignments WHERE starts_with(plan_id, ?)",
+                 [run_id]) == [(4,)]
+
+    # The batch's summary (what `make demo` prints) says where the results went.
+    summary = report_batch.result.summary()
+    counts = ", ".join(f"{t} {n}" for t, n in sorted(_counts(db).items()))
+    assert f"results stored with their report runs (rows): {counts}\n" in summary
+    assert (f"  SELECT r.run_name, t.* FROM forecast_summary t JOIN report_runs r USING (run_id) "
+            f"WHERE r.batch_id = '{batch_id}'") in summary
+
+
+def test_a_company_session_shows_its_reports_beside_their_results(report_batch):
+    from crm_lab.tenancy import open_connection
+
+    for company, expected in (("c1", {"forecast-c1"}), ("c2", {"leads", "territory-c2"})):
+        con = open_connection(report_batch.db, company)
+        try:
+            assert {name for (name,) in con.sql("SELECT run_name FROM report_runs").fetchall()} == expected
+            linked = con.sql("""
+                SELECT DISTINCT r.run_name FROM report_runs r JOIN (
+                    SELECT run_id FROM forecast_summary UNION ALL SELECT run_id FROM lead_sweeps
+                    UNION ALL SELECT plan_id FROM territory_plans) USING (run_id)""").fetchall()
+            assert {name for (name,) in linked} == expected
+            assert con.sql("SELECT DISTINCT company_id FROM forecast_runs UNION SELECT DISTINCT company_id FROM territory_plans "
+                           "UNION SELECT DISTINCT company_id FROM lead_sweep_runs").fetchall() == [(company,)]
+        finally:
+            con.close()
+
+
+def test_ingesting_a_batch_twice_stores_its_results_once(report_batch, tmp_path):
+    from crm_lab.batch.ledger import PENDING, ingest, ledger_rows, read_manifest
+    from crm_lab.batch.run import ingest_only
+
+    db = tmp_path / "crm.duckdb"
+    shutil.copy(sample_database(), db)
+    manifest = read_manifest(report_batch.reports)
+    # As a busy database leaves them; and as runs whose parameters name no company would be: the
+    # one company of a run's results is its report_runs.company_id.
+    rows = [{**row, "company_id": None} for row in ledger_rows(manifest, manifest["batch_id"])]
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / PENDING).write_text(json.dumps(rows), encoding="utf-8")
+    first = ingest_only(out, db)
+    assert first.startswith("ledger: 3 run(s) recorded in report_runs\nresults stored with their report runs (rows): ")
+    stored = _counts(db)
+    assert stored == _counts(report_batch.db) and all(stored.values())
+    assert query(db, "SELECT run_name, company_id FROM report_runs ORDER BY 1") == [
+        ("forecast-c1", "c1"), ("leads", "c2"), ("territory-c2", "c2")]
+
+    # Again, as the batch's writer and as `crm-lab batch --ingest` with the pending ledger back.
+    assert ingest(db, out, rows) == "ledger: 0 run(s) recorded in report_runs (3 already there)"
+    (out / PENDING).write_text(json.dumps(rows + rows), encoding="utf-8")
+    assert ingest_only(out, db) == "ledger: 0 run(s) recorded in report_runs (3 already there)"
+    assert _counts(db) == stored and query(db, "SELECT count(*) FROM report_runs") == [(3,)]
+
+
+def test_each_batch_gives_a_run_a_fresh_results_folder_and_drops_the_stored_ones(tmp_path):
+    from crm_lab.batch.ledger import PENDING, prepare_results_dir
+    from crm_lab.batch.run import _stale_reason
+    from crm_lab.results import REPORT_RUN_FILE, report_run_id
+
+    results = tmp_path / "forecast" / "results"
+    stored, waiting = results / "batch-1", results / "batch-2"
+    for folder in (stored, waiting):
+        folder.mkdir(parents=True)
+        (folder / "forecast_summary.parquet").write_bytes(b"rows")
+    # batch-2's ledger is still pending (the database was busy): its files wait for --ingest.
+    (tmp_path / PENDING).write_text(json.dumps([{"run_id": "batch-2/forecast", "results_dir": str(waiting)}]))
+    prepare_results_dir(tmp_path, str(results / "batch-3"), "batch-3/forecast", batch_id="batch-3")
+    assert sorted(p.name for p in results.iterdir()) == ["batch-2", "batch-3"]
+    assert [p.name for p in (results / "batch-3").iterdir()] == [REPORT_RUN_FILE]
+    assert report_run_id(results / "batch-3") == "batch-3/forecast"
+    # A run kept from an earlier batch is not stale for having had that batch's folder.
+    record = {"parameters": {"db_path": "x", "results_dir": str(stored)}, "input_fingerprint": "f"}
+    assert _stale_reason(record, {"db_path": "x", "results_dir": str(results / "batch-3")}, "f") is None

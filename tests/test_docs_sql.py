@@ -1,5 +1,5 @@
 """Every query in docs/SQL.md runs against the sample database, after a forecast, a lead sweep
-and a batch have stored their results in a copy of it, and returns rows."""
+and a batch of reports have stored their results in a copy of it, and returns rows."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
 from crm_lab.db import connect
-from crm_lab.workbench import sample_database
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "SQL.md"
 QUERIES = re.findall(r"```sql\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.DOTALL)
@@ -22,25 +20,20 @@ def test_the_reference_has_worked_queries():
 
 
 @pytest.fixture(scope="module")
-def with_results(tmp_path_factory, request) -> Path:
-    from crm_lab.batch import run_batch
+def with_results(tmp_path_factory, report_batch) -> Path:
+    """A copy of the database of the session's report batch (tests/conftest.py: the sample, with
+    the reports of notebooks 03, 04 and 05 and their stored results), plus a forecast, a lead
+    sweep and a territory plan stored by the commands."""
     from crm_lab.forecast import forecast
     from crm_lab.leads.store import sweep_leads
     from crm_lab.territory import SolverOptions, TerritorySettings, run_territory
 
     folder = tmp_path_factory.mktemp("docs")
     db = folder / "crm.duckdb"
-    shutil.copy(sample_database(), db)
+    shutil.copy(report_batch.db, db)
     forecast(db, as_of="2025-06-30", horizon="quarter", trials=500, by=("team",))
     sweep_leads(db, as_of="2025-06-30", capacity_hours=200, hours_per_lead=1.5, cost_per_lead=40)
     run_territory(db, "c2", TerritorySettings(tolerance=0.3), SolverOptions(time_limit=5))
-    spec = folder / "tiny.yaml"
-    spec.write_text(yaml.safe_dump({"name": "docs", "output": str(folder / "reports"),
-                                    "runs": [{"name": "tiny", "notebook": "tests/notebooks/tiny_report.ipynb"}]}))
-    root = Path(__file__).resolve().parents[1]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        run_batch(spec, db, jobs=1)
     return db
 
 

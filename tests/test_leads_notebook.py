@@ -8,7 +8,7 @@ from pathlib import Path
 
 import papermill
 
-from tests.conftest import declared_parameters
+from tests.conftest import declared_parameters, executed_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_lead_thresholds.ipynb"
 
@@ -18,13 +18,10 @@ def test_the_parameters_cell_is_tagged_and_papermill_can_parse_it():
     assert {"db_path", "company", "as_of", "capacity_hours", "hours_per_lead", "cost_per_lead", "objective", "target"} <= names
 
 
-def test_the_notebook_runs_with_parameters_and_embeds_its_charts(tmp_path):
-    out = tmp_path / "04.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOK), str(out), kernel_name="python3", progress_bar=False, log_output=False,
-        parameters={"company": "c2", "capacity_hours": 60.0, "objective": "f_beta", "replicates": 50, "seed": 3},
-    )
-    executed = json.loads(out.read_text(encoding="utf-8"))
+def test_the_notebook_runs_with_parameters_and_embeds_its_charts(report_batch):
+    # Run by the session's report batch (tests/conftest.py) with company c2, capacity_hours 60,
+    # objective f_beta, 50 replicates and seed 3: one papermill run for this test and test_batch.py.
+    executed = executed_notebook(report_batch, "leads")
     text = "".join(
         "".join(output.get("text", ""))
         for cell in executed["cells"] if cell["cell_type"] == "code" for output in cell.get("outputs", [])

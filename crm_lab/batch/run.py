@@ -16,7 +16,9 @@ from tqdm import tqdm
 
 from crm_lab import __version__
 from crm_lab.batch.execute import execute_run
-from crm_lab.batch.ledger import PENDING, ingest, ledger_rows, read_manifest, write_manifest
+from crm_lab.batch.ledger import (
+    PENDING, ingest, ledger_rows, prepare_results_dir, read_manifest, run_id_of, write_manifest,
+)
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
 from crm_lab.db import DEFAULT_DB, reading, require_database
@@ -109,7 +111,11 @@ def run_batch(
     try:
         batch_id = new_run_id(f"batch-{spec.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
-        planned = [_with_batch_parameters(run, spec, db_path, out_dir) for run in selected]
+        planned = [_with_batch_parameters(run, spec, db_path, out_dir, batch_id) for run in selected]
+        for plan in planned:
+            if "results_dir" in plan["parameters"]:
+                prepare_results_dir(out_dir, plan["parameters"]["results_dir"], run_id_of(batch_id, plan["name"]),
+                                    batch_id=batch_id, run_name=plan["name"], pipeline=spec.name)
         outcomes = _execute(planned, out_dir, jobs, client)
     finally:
         if client is not None:
@@ -120,7 +126,7 @@ def run_batch(
     # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome, marked
     # stale when the spec now gives them other parameters or the data changed since.
     rerun = {o["name"] for o in outcomes}
-    current = {run.name: _with_batch_parameters(run, spec, db_path, out_dir)["parameters"] for run in spec.runs}
+    current = {run.name: _with_batch_parameters(run, spec, db_path, out_dir, batch_id)["parameters"] for run in spec.runs}
     kept = [
         {**r, "stale": _stale_reason(r, current[r["name"]], fingerprint)}
         for r in (previous or {}).get("runs", [])
@@ -173,7 +179,9 @@ def _stale_reason(record: dict[str, Any], parameters: dict[str, Any], fingerprin
     before = record["parameters"]
     if before.get("db_path") != parameters.get("db_path"):
         return f"it ran on another database ({before.get('db_path')})"
-    changed = sorted(name for name in before.keys() | parameters.keys() if before.get(name) != parameters.get(name))
+    # results_dir is the batch's own (one folder per batch), not the spec's.
+    changed = sorted(name for name in before.keys() | parameters.keys()
+                     if name != "results_dir" and before.get(name) != parameters.get(name))
     if changed:
         return f"the spec gives this run other parameters now ({', '.join(changed)})"
     if record.get("input_fingerprint", fingerprint) != fingerprint:
@@ -195,14 +203,15 @@ def _select(spec: PipelineSpec, only: list[str] | None, retry_failed: bool, prev
     return runs
 
 
-def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_dir: Path) -> dict[str, Any]:
+def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_dir: Path, batch_id: str) -> dict[str, Any]:
     declared = spec.declared[str(run.notebook)]
     parameters = dict(run.parameters)
     if "db_path" in declared:
         parameters.setdefault("db_path", str(db_path))
     run_dir = out_dir / run.name
     if "results_dir" in declared:
-        parameters["results_dir"] = str(run_dir / "results")
+        # A folder per batch: a rerun's results never mix with files an earlier run left.
+        parameters["results_dir"] = str(run_dir / "results" / batch_id)
     return {
         "name": run.name,
         "notebook": str(run.notebook.resolve()),

@@ -123,6 +123,9 @@ def _expand(path: Path, index: int, entry: Any, shared: dict, timeout: int, decl
         if not NAME.fullmatch(name):
             raise SpecError(f"{where}: run name {name!r} must be letters, digits, '.', '_' or '-'")
         given = {**{k: v for k, v in shared.items() if k in accepted}, **parameters, **combo}
+        if "results_dir" in given:
+            raise SpecError(f"{path}: run {name!r}: results_dir is set by the batch (a folder per run and batch, "
+                            "whose results it stores with the run); leave it out of the spec")
         check_parameters(f"{path}: run {name!r}", notebook, given, accepted)
         runs.append(RunSpec(name=name, notebook=notebook, parameters=given, timeout_s=run_timeout))
     return runs

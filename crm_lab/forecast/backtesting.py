@@ -44,7 +44,8 @@ from crm_lab.forecast.metrics import PINBALL_LEVELS, QUANTILE_LEVELS, Score, sco
 from crm_lab.forecast.periods import as_of_dates, date_days, day_date, day_number, forecast_window
 from crm_lab.forecast.run import cannot_learn_text, check_count, earliest_usable_as_of
 from crm_lab.forecast.simulation import simulate
-from crm_lab.forecast.store import store_run
+from crm_lab.forecast.store import FORECAST_TABLES, run_frames
+from crm_lab.results import store_frames
 from crm_lab.runs import RunRecord, input_fingerprint
 
 METHODS = ("monte_carlo", "weighted_pipeline")
@@ -128,10 +129,23 @@ class BacktestResult:
     stored: bool = False
     currencies: dict = field(default_factory=dict)  # company_id -> currency (None: not named in the data)
     skipped: dict = field(default_factory=dict)  # company_id -> (as-of dates skipped, why)
+    models: dict = field(default_factory=dict)  # "company as-of" -> the fitted model (or why it was skipped)
 
     @property
     def run_id(self) -> str:
         return self.record.run_id
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The rows this run stores, per table: its ``forecast_runs`` row and ``forecast_backtest``
+        (see :func:`crm_lab.forecast.store.run_frames`)."""
+        parameters = self.record.parameters
+        run = {
+            "kind": "backtest", "as_of": self.as_ofs[0], "as_of_last": self.as_ofs[-1], "horizon": self.horizon,
+            "window_start": None, "window_end": None, "trials": parameters["trials"], "scenarios": ["baseline"],
+            "group_by": list(parameters["by"]), "target": None, "models": self.models,
+        }
+        money = ("actual", "booked", "mean", "p05", "p10", "p50", "p90", "p95")
+        return run_frames(self.record, run, {"forecast_backtest": self.rows.with_columns(pl.col(*money).round(2))})
 
     def summary(self, group_by: str = "company") -> pl.DataFrame:
         """Per company and method (amounts are never averaged across companies, which may book
@@ -302,18 +316,9 @@ def backtest(
     }
     record = RunRecord(kind="backtest", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
                        seed=seed, started_at=started_at)
-    result = BacktestResult(record, frame, as_ofs, horizon, currencies=currencies, skipped=skipped)
+    result = BacktestResult(record, frame, as_ofs, horizon, currencies=currencies, skipped=skipped, models=models)
     record.seconds = time.perf_counter() - started
     if store:
-        store_run(
-            db_path, record,
-            {
-                "kind": "backtest", "as_of": as_ofs[0], "as_of_last": as_ofs[-1], "horizon": horizon,
-                "window_start": None, "window_end": None, "trials": trials, "scenarios": ["baseline"],
-                "group_by": list(dims), "target": None, "models": models,
-            },
-            {"forecast_backtest": frame.with_columns(pl.col("actual", "booked", "mean", "p05", "p10", "p50", "p90", "p95").round(2))},
-            lock_timeout=lock_timeout,
-        )
+        store_frames(db_path, result.frames(), tables=FORECAST_TABLES, lock_timeout=lock_timeout)
         result.stored = True
     return result

@@ -24,8 +24,9 @@ from crm_lab.forecast.inputs import ForecastInputs, check_dimensions, check_scen
 from crm_lab.forecast.periods import Window, forecast_window
 from crm_lab.forecast.scenarios import Scenario, load_scenarios
 from crm_lab.forecast.simulation import simulate
-from crm_lab.forecast.store import store_run
+from crm_lab.forecast.store import FORECAST_TABLES, run_frames
 from crm_lab.forecast.summary import deals_frame, horizon_samples, summary_frame
+from crm_lab.results import store_frames
 from crm_lab.runs import RunRecord, input_fingerprint
 
 
@@ -282,6 +283,22 @@ class ForecastResult:
     def comparison(self) -> pl.DataFrame:
         return self.run.comparison()
 
+    def run_columns(self) -> dict:
+        """The ``forecast_runs`` columns after the common run record."""
+        w = self.window
+        return {
+            "kind": "forecast", "as_of": w.as_of, "as_of_last": None, "horizon": w.horizon,
+            "window_start": w.start, "window_end": w.periods[-1].last_day, "trials": self.run.trials,
+            "scenarios": [s.name for s in self.run.scenarios], "group_by": list(self.record.parameters["by"]),
+            "target": self.run.target, "models": self.models,
+        }
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """The rows this run stores, per table: its ``forecast_runs`` row, ``forecast_summary`` and
+        ``forecast_deals`` (see :func:`crm_lab.forecast.store.run_frames`)."""
+        return run_frames(self.record, self.run_columns(),
+                          {"forecast_summary": self.run.summary, "forecast_deals": self.run.deals})
+
     def describe(self) -> str:
         """The console summary: the window per company and scenario, amounts labelled with the
         company's currency."""
@@ -334,6 +351,7 @@ def forecast(
     model_options: dict | None = None,
     store: bool = True,
     lock_timeout: float | None = None,
+    inputs: list[ForecastInputs] | None = None,
 ) -> ForecastResult:
     """Forecast bookings in the window around ``as_of``, with scenarios, and store the run.
 
@@ -363,6 +381,10 @@ def forecast(
     store : bool
         Write ``forecast_runs``, ``forecast_summary``, ``forecast_deals``.
     lock_timeout : float, optional
+    inputs : list of ForecastInputs, optional
+        What :func:`prepare` read and fitted for this ``as_of``, ``horizon``, ``company`` and
+        ``model_options`` (a notebook that fitted once to look at the inputs first): simulated
+        instead of reading and fitting again. Inputs of another window or company are refused.
 
     Returns
     -------
@@ -382,12 +404,15 @@ def forecast(
     target = check_target(target)
     load_scenarios(scenarios)  # refuse a bad file before reading the database
     window = forecast_window(as_of, horizon)
+    if inputs is not None:
+        _check_prepared(inputs, window, company)
     with reading(db_path, lock_timeout=lock_timeout) as con:
         check_replayed(con)
         fingerprint = input_fingerprint(con)
         skipped: dict = {}
-        inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options, con=con,
-                         skipped=skipped)
+        if inputs is None:
+            inputs = prepare(as_of=window.as_of, horizon=horizon, company=company, model_options=model_options,
+                             con=con, skipped=skipped)
     run = run_scenarios(inputs, scenarios, trials=trials, seed=seed, by=dims, target=target)
     parameters = {
         "as_of": window.as_of, "horizon": horizon, "trials": trials, "seed": seed, "target": target, "by": list(dims),
@@ -402,19 +427,25 @@ def forecast(
     result = ForecastResult(record, window, inputs, run, models=models, skipped=skipped)
     record.seconds = time.perf_counter() - started
     if store:
-        store_run(
-            db_path, record,
-            {
-                "kind": "forecast", "as_of": window.as_of, "as_of_last": None, "horizon": window.horizon,
-                "window_start": window.start, "window_end": window.periods[-1].last_day, "trials": trials,
-                "scenarios": [s.name for s in run.scenarios], "group_by": list(dims), "target": target,
-                "models": models,
-            },
-            {"forecast_summary": run.summary, "forecast_deals": run.deals},
-            lock_timeout=lock_timeout,
-        )
+        store_frames(db_path, result.frames(), tables=FORECAST_TABLES, lock_timeout=lock_timeout)
         result.stored = True
     return result
+
+
+def _check_prepared(inputs: list[ForecastInputs], window: Window, company: str | None) -> None:
+    """Prepared inputs fit the forecast asked for: same window, and the company asked for."""
+    if not inputs:
+        raise InvalidArgument("inputs: no company's inputs given; pass what prepare() returned, or None")
+    for case in inputs:
+        if case.window != window:
+            raise InvalidArgument(
+                f"inputs: prepared for the window {case.window.label} as of {case.window.as_of.isoformat()}, "
+                f"not {window.label} as of {window.as_of.isoformat()}; prepare() with the same as_of and horizon"
+            )
+    if company is not None and [case.company_id for case in inputs] != [company]:
+        raise InvalidArgument(
+            f"inputs: prepared for {', '.join(case.company_id for case in inputs)}, not company {company!r}"
+        )
 
 
 def _knobs(scenario: Scenario) -> dict:

@@ -1,5 +1,7 @@
 """Store lead threshold studies: ``lead_sweep_runs`` (one run record per company) and
-``lead_sweeps`` (one row per cut-off), written in one short transaction."""
+``lead_sweeps`` (one row per cut-off). :func:`result_frames` builds the rows (no I/O);
+:func:`write_results` writes them in one short transaction, and a batch report writes the same
+frames to files (:func:`write_report_results`)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ from typing import Any
 
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, transaction
+from crm_lab.db import DEFAULT_DB
 from crm_lab.leads.analysis import LeadSweepResult, analyse_leads
-from crm_lab.runs import RunRecord, insert_frame
-from crm_lab.schema import schema_sql, table_spec
+from crm_lab.results import report_run_id, store_frames, stored_text, write_result_files
+from crm_lab.runs import RunRecord
+from crm_lab.schema import table_spec
 
 RUNS_TABLE = "lead_sweep_runs"
 SWEEPS_TABLE = "lead_sweeps"
@@ -87,7 +90,33 @@ def write_results(
 ) -> tuple[str, ...]:
     """Store studies (all or nothing); returns their run ids. ``parameters`` are the arguments as
     given (default: each study's settings)."""
-    records = [
+    records = run_records(results, parameters)
+    store_frames(db_path, result_frames(results, records), lock_timeout=lock_timeout)
+    return tuple(record.run_id for record in records)
+
+
+def write_report_results(results_dir, results: Sequence[LeadSweepResult],
+                         parameters: dict[str, Any] | None = None) -> str | None:
+    """What notebook 04 does with its ``results_dir`` parameter: write the studies it shows as
+    ``lead_sweep_runs.parquet`` and ``lead_sweeps.parquet`` for the batch to store, the rows
+    ``crm-lab sweep-leads`` stores. In a batch a single study's run_id is the report run's
+    (``report_runs.run_id``); several studies (one per company) get ``<that>/<company_id>``.
+    Returns what the report says about it; None (nothing written) when ``results_dir`` is None."""
+    if results_dir is None:
+        return None
+    records = run_records(results, parameters)
+    report = report_run_id(results_dir)
+    if report is not None:
+        for record in records:
+            record.run_id = report if len(records) == 1 else f"{report}/{record.company_id}"
+    counts = write_result_files(results_dir, result_frames(results, records))
+    return stored_text(results_dir, counts, [record.run_id for record in records], table=SWEEPS_TABLE)
+
+
+def run_records(results: Sequence[LeadSweepResult], parameters: dict[str, Any] | None = None) -> list[RunRecord]:
+    """The run record of each study. ``parameters`` are the arguments as given (default: each
+    study's settings)."""
+    return [
         RunRecord(
             kind=RUN_KIND,
             parameters=parameters if parameters is not None else result.settings.parameters(),
@@ -99,16 +128,27 @@ def write_results(
         )
         for result in results
     ]
-    with transaction(db_path, lock_timeout=lock_timeout) as con:
-        con.execute(schema_sql(RUNS_TABLE))
-        con.execute(schema_sql(SWEEPS_TABLE))
-        for record, result in zip(records, results):
-            row = run_row(result, record)
-            columns = ", ".join(row)
-            marks = ", ".join("?" for _ in row)
-            con.execute(f"INSERT INTO {RUNS_TABLE} ({columns}) VALUES ({marks})", list(row.values()))
-            insert_frame(con, SWEEPS_TABLE, sweep_rows(result, record.run_id))
-    return tuple(record.run_id for record in records)
+
+
+def result_frames(results: Sequence[LeadSweepResult], records: Sequence[RunRecord]) -> dict[str, pl.DataFrame]:
+    """The rows the studies write, per table (pure: no database): one ``lead_sweep_runs`` row
+    per study (:func:`run_row`) and its ``lead_sweeps`` rows (:func:`sweep_rows`)."""
+    columns = [column.name for column in table_spec(RUNS_TABLE).columns]
+    runs = [run_row(result, record) for record, result in zip(records, results)]
+    return {
+        RUNS_TABLE: pl.DataFrame([{name: row.get(name) for name in columns} for row in runs],
+                                 schema=_polars_schema(RUNS_TABLE), strict=False),
+        SWEEPS_TABLE: pl.concat([sweep_rows(result, record.run_id) for record, result in zip(records, results)],
+                                how="vertical_relaxed") if runs else pl.DataFrame(),
+    }
+
+
+def _polars_schema(table: str) -> dict[str, pl.DataType]:
+    """The polars types of a table's columns, so a frame of run rows keeps a column of Nones
+    typed (JSON and TIMESTAMPTZ columns: text and UTC instants)."""
+    kinds = {"VARCHAR": pl.String, "JSON": pl.String, "DOUBLE": pl.Float64, "BIGINT": pl.Int64, "INTEGER": pl.Int64,
+             "BOOLEAN": pl.Boolean, "TIMESTAMP WITH TIME ZONE": pl.Datetime("us", "UTC"), "DATE": pl.Date}
+    return {column.name: kinds[column.sql_type] for column in table_spec(table).columns}
 
 
 def sweep_rows(result: LeadSweepResult, run_id: str) -> pl.DataFrame:

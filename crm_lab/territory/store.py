@@ -1,5 +1,7 @@
 """The thin layer between the territory model and the workbench database: read a company's
-accounts and reps (read-only), and write a plan's rows in one short transaction.
+accounts and reps (read-only), and write a plan's rows in one short transaction
+(:func:`plan_frames` builds them, :func:`save_plan` writes them; a batch report writes the same
+frames to files: :func:`write_report_results`).
 
 Tables (SQL in ``crm_lab/sql/schema/``): ``territory_plans`` (one row per plan, starting with the
 common run columns, ``plan_id`` being the run id), ``territory_assignments`` (one row per account)
@@ -20,10 +22,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, reading, transaction
+from crm_lab.db import DEFAULT_DB, reading
 from crm_lab.errors import InvalidArgument
-from crm_lab.runs import RunRecord, _jsonable, input_fingerprint, insert_frame
-from crm_lab.schema import schema_sql
+from crm_lab.results import report_run_id, store_frames, stored_text, write_result_files
+from crm_lab.runs import RunRecord, _jsonable, input_fingerprint
 from crm_lab.territory.data import TerritoryData
 from crm_lab.territory.model import PLAN_GAP, TerritoryPlan, plan_territories
 from crm_lab.territory.rules import TerritorySettings
@@ -160,19 +162,104 @@ def run_territory(
         fingerprint = input_fingerprint(con)
     data = apply_whatifs(data, add_reps, remove_reps)
     plan = plan_territories(data, settings, solver)
-    parameters = {
-        "settings": dataclasses.asdict(settings),
-        "solver": dataclasses.asdict(solver),
-        "add_reps": [dataclasses.asdict(rep) for rep in add_reps],
-        "remove_reps": list(dict.fromkeys(remove_reps)),
-        "roles": None if roles is None else list(roles),
-    }
-    record = RunRecord(kind="territory", parameters=parameters, input_fingerprint=fingerprint, company_id=company,
-                       seed=solver.seed, seconds=time.perf_counter() - started)
-    plan.plan_id = record.run_id
+    record = plan_record(plan, solver, fingerprint=fingerprint, add_reps=add_reps, remove_reps=remove_reps,
+                         roles=roles, seconds=time.perf_counter() - started)
     if save:
         save_plan(db_path, plan, record, lock_timeout=lock_timeout)
     return plan
+
+
+def plan_record(
+    plan: TerritoryPlan,
+    solver: SolverOptions,
+    *,
+    fingerprint: str,
+    add_reps: Sequence[NewRep | dict] = (),
+    remove_reps: Sequence[str] = (),
+    roles: Sequence[str] | None = DEFAULT_ROLES,
+    seconds: float | None = None,
+) -> RunRecord:
+    """A plan's run record, as ``crm-lab territory`` keeps it (its parameters: the settings, the
+    solver options, the what-if reps and the roles); sets the plan's ``plan_id`` to its run id."""
+    parameters = {
+        "settings": dataclasses.asdict(plan.settings),
+        "solver": dataclasses.asdict(solver),
+        "add_reps": [dataclasses.asdict(rep) if dataclasses.is_dataclass(rep) else dict(rep) for rep in add_reps],
+        "remove_reps": list(dict.fromkeys(remove_reps)),
+        "roles": None if roles is None else list(roles),
+    }
+    record = RunRecord(kind="territory", parameters=parameters, input_fingerprint=fingerprint,
+                       company_id=plan.data.company_id, seed=solver.seed, seconds=seconds)
+    plan.plan_id = record.run_id
+    return record
+
+
+def write_report_results(
+    results_dir,
+    plans: dict[str, TerritoryPlan | None],
+    solver: SolverOptions,
+    *,
+    db_path: str | os.PathLike | None = None,
+    roles: Sequence[str] | None = DEFAULT_ROLES,
+) -> str | None:
+    """What notebook 05 does with its ``results_dir`` parameter: write the plans it shows as
+    ``territory_plans``, ``territory_assignments`` and ``territory_plan_reps`` parquet files for
+    the batch to store, the rows ``crm-lab territory`` stores for each plan.
+
+    ``plans`` maps the labels the report shows to plans (None: not solved, skipped); the first
+    is the plan of the report, the others what-ifs on it. A what-if's record names the reps it
+    adds and removes against the first plan's data (as ``--add-rep`` / ``--remove-rep`` would).
+    In a batch the first plan's ``plan_id`` is the report run's (``report_runs.run_id``) and
+    each other plan's that id followed by ``/`` and its label (``+ rep-9``: ``add-rep-9``, ``-
+    rep-2``: ``remove-rep-2``). ``db_path`` (None: the notebook's default database) gives the
+    input fingerprint. Returns what the report says about it; None (nothing written) when
+    ``results_dir`` is None."""
+    if results_dir is None:
+        return None
+    if db_path is None:
+        from crm_lab.workbench import default_database
+
+        db_path = default_database()
+    shown = {label: plan for label, plan in plans.items() if plan is not None}
+    if not shown:
+        raise InvalidArgument("plans: no plan to store")
+    with reading(db_path) as con:
+        fingerprint = input_fingerprint(con)
+    report = report_run_id(results_dir)
+    base = next(iter(shown.values())).data
+    frame_sets, ids = [], []
+    for index, (label, plan) in enumerate(shown.items()):
+        added, removed = _whatif_against(base, plan.data)
+        record = plan_record(plan, solver, fingerprint=fingerprint, add_reps=added, remove_reps=removed, roles=roles,
+                             seconds=plan.seconds)
+        if report is not None:
+            record.run_id = plan.plan_id = report if index == 0 else f"{report}/{_label_id(label)}"
+        frame_sets.append(plan_frames(plan, record))
+        ids.append(record.run_id)
+    counts = write_result_files(results_dir, *frame_sets, tables=TERRITORY_TABLES)
+    return stored_text(results_dir, counts, ids, key="plan_id", table="territory_plans")
+
+
+def _whatif_against(base: TerritoryData, data: TerritoryData) -> tuple[list[dict], list[str]]:
+    """The reps ``data`` adds to ``base`` (NewRep's fields; a home or capacity the data does not
+    have is None) and the rep ids it removes."""
+    before, after = set(base.rep_ids.tolist()), data.rep_ids.tolist()
+    added = [
+        {"rep_id": rep, "home_lat": _finite(float(data.rep_home_lat[i])), "home_lon": _finite(float(data.rep_home_lon[i])),
+         "capacity_hours": _finite(float(data.capacity[i])), "fte": float(data.fte[i])}
+        for i, rep in enumerate(after) if rep not in before
+    ]
+    return added, [rep for rep in base.rep_ids.tolist() if rep not in set(after)]
+
+
+def _label_id(label: str) -> str:
+    """A plan label as an id part: '+ rep-9' -> 'add-rep-9', '- rep-2' -> 'remove-rep-2'."""
+    text = label.strip()
+    if text.startswith("+"):
+        text = "add " + text[1:]
+    elif text.startswith("-"):
+        text = "remove " + text[1:]
+    return "-".join(part for part in "".join(c if c.isalnum() or c in "._" else " " for c in text.lower()).split())
 
 
 def _finite(value):
@@ -223,10 +310,5 @@ def plan_frames(plan: TerritoryPlan, record: RunRecord) -> dict[str, pl.DataFram
 
 def save_plan(db_path: str | os.PathLike, plan: TerritoryPlan, record: RunRecord, *, lock_timeout: float | None = None) -> None:
     """Write a plan's rows in one transaction (tables are created when missing)."""
-    frames = plan_frames(plan, record)
-    with transaction(db_path, lock_timeout=lock_timeout) as con:
-        for table in TERRITORY_TABLES:
-            con.execute(schema_sql(table))
-        for table, frame in frames.items():
-            insert_frame(con, table, frame)
+    store_frames(db_path, plan_frames(plan, record), tables=TERRITORY_TABLES, lock_timeout=lock_timeout)
 

@@ -1,4 +1,5 @@
 -- One row per notebook run of a batch (crm-lab batch), written by the batch's single writer.
+-- Its stored results carry its run_id: run_id (plan_id) = report_runs.run_id, or that id + "/<name>".
 -- key: run_id
 CREATE TABLE IF NOT EXISTS report_runs (
     run_id          VARCHAR NOT NULL,      -- batch_id/run_name
@@ -6,7 +7,7 @@ CREATE TABLE IF NOT EXISTS report_runs (
     pipeline        VARCHAR NOT NULL,
     run_name        VARCHAR NOT NULL,
     notebook        VARCHAR NOT NULL,
-    company_id      VARCHAR,               -- the run's `company` parameter, if any
+    company_id      VARCHAR,               -- the run's `company` parameter, else the one company of its stored results
     parameters      JSON,
     status          VARCHAR NOT NULL,      -- 'ok' or 'failed'
     started_at      TIMESTAMPTZ,
