@@ -29,8 +29,13 @@ demo: $(VENV)/.installed
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; CI has 2 cores). Each test file stays in
+# one worker (--dist loadfile): a notebook's cells share one kernel and a module's fixtures are
+# built once. `make test TEST_WORKERS=0` runs everything in one process, in order, for debugging.
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed-test $(CHROMIUM)
-	$(BIN)/python -m pytest tests notebooks --nbval-lax
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks
