@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pickle
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -113,11 +117,25 @@ REPORT_RUNS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def report_batch(tmp_path_factory):
-    """``crm-lab batch`` of REPORT_RUNS on a copy of the sample database: a namespace with
-    ``db``, ``reports`` (the output folder) and ``result`` (the BatchResult). Read it only: a test
-    that writes copies the database first."""
+def built_once(tmp_path_factory, name: str, build):
+    """``build(folder)`` once per test run: under pytest-xdist (``make test``) the first worker
+    to ask builds it while holding a lock, and the others wait and take its (pickled) result, so
+    a session fixture built this way costs one build, not one per worker. What it builds is then
+    read by several processes at once: read it only (copy it before writing)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if build() fails
+        built = shared / f"{name}.pickle"
+        if built.exists():
+            return pickle.loads(built.read_bytes())
+        value = build(Path(tempfile.mkdtemp(prefix=f"{name}-", dir=shared)))  # fresh if a build failed
+        built.write_bytes(pickle.dumps(value))
+        return value
+
+
+def _run_report_batch(folder: Path):
     import shutil
     from types import SimpleNamespace
 
@@ -126,7 +144,6 @@ def report_batch(tmp_path_factory):
     from crm_lab.batch import run_batch
     from crm_lab.workbench import sample_database
 
-    folder = tmp_path_factory.mktemp("report_batch")
     db = folder / "crm.duckdb"
     shutil.copy(sample_database(), db)
     spec = folder / "reports.yaml"
@@ -137,6 +154,14 @@ def report_batch(tmp_path_factory):
         result = run_batch(spec, db, jobs=2)
     assert not result.failed, [run["error"] for run in result.runs if run["status"] != "ok"]
     return SimpleNamespace(db=db, reports=folder / "reports", result=result)
+
+
+@pytest.fixture(scope="session")
+def report_batch(tmp_path_factory):
+    """``crm-lab batch`` of REPORT_RUNS on a copy of the sample database: a namespace with
+    ``db``, ``reports`` (the output folder) and ``result`` (the BatchResult). Run once for all
+    xdist workers (built_once): read it only; a test that writes copies the database first."""
+    return built_once(tmp_path_factory, "report_batch", _run_report_batch)
 
 
 def executed_notebook(report_batch, run_name: str) -> dict:
