@@ -115,8 +115,21 @@ def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path,
     assert query(db, "SELECT count(*) FROM report_runs WHERE run_name = 'tiny-c1'") == [(1,)]
 
 
-def test_reports_are_self_contained_html_with_embedded_charts(tmp_path, db):
-    result = run_batch(write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}]), db, jobs=1)
+@pytest.fixture(scope="module")
+def tiny_batch(tmp_path_factory):
+    """One batch of the tiny report on a copy of the sample, shared by the tests that only read
+    what it wrote (its HTML, its ledger, its output folder): (folder, db, result)."""
+    folder = tmp_path_factory.mktemp("tiny_batch")
+    db = folder / "crm.duckdb"
+    shutil.copy(sample_database(), db)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        result = run_batch(write_spec(folder, [{"name": "tiny", "notebook": TINY}]), db, jobs=1)
+    return folder, db, result
+
+
+def test_reports_are_self_contained_html_with_embedded_charts(tiny_batch):
+    _, db, result = tiny_batch
     html = Path(result.runs[0]["output_html"]).read_text(encoding="utf-8")
     assert html.count("<img alt=\"No description has been provided for this image\" class=\"\" src=\"data:image/png;base64,") == 1
     assert not re.findall(r"(?:src|href)=\"https?://", html), "a report must not load anything from the network"
@@ -358,11 +371,11 @@ def test_ingest_of_a_folder_that_does_not_exist_or_holds_no_batch_is_an_error(tm
     assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'report_runs'") == [(0,)]
 
 
-def test_ingest_of_a_batch_recorded_when_it_ran_says_there_is_nothing_to_ingest(tmp_path, db):
+def test_ingest_of_a_batch_recorded_when_it_ran_says_there_is_nothing_to_ingest(tiny_batch):
     from crm_lab.batch.run import ingest_only
 
-    result = run_batch(write_spec(tmp_path, [{"name": "tiny", "notebook": TINY}]), db)
-    reports = tmp_path / "reports"
+    folder, db, result = tiny_batch
+    reports = folder / "reports"
     assert ingest_only(reports, db) == (
         f"nothing to ingest: {reports} has no pending ledger (ledger.pending.json); its batch {result.batch_id} "
         f"was recorded in {db} when it ran"
