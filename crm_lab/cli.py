@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
 BROKEN_PIPE_STATUS = 141
 
 
+# What a command interrupted by Ctrl-C has left: these write in one transaction (or not at all
+# before their last step), so an interruption leaves the database as it was.
+ONE_TRANSACTION = {"load", "replay", "forecast", "backtest", "sweep-leads", "territory"}
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, as a shell reports it
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -241,6 +247,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CrmLabError as error:
         print(f"crm-lab {args.command}: {error}", file=sys.stderr)
         return 2
+    except (KeyboardInterrupt, RuntimeError) as error:
+        # DuckDB stops a query on Ctrl-C with RuntimeError('Query interrupted').
+        if isinstance(error, RuntimeError) and str(error) != "Query interrupted":
+            raise
+        left = "; nothing was written, the database is as it was" if args.command in ONE_TRANSACTION else ""
+        print(f"crm-lab {args.command}: interrupted{left}", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except BrokenPipeError:
         if not _reader_gone(default=True):
             raise  # a pipe of the command's own, not stdout

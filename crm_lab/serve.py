@@ -180,6 +180,10 @@ def run_server(command: list[str], *, cwd: Path | None = None, env: dict[str, st
         raise ServerStopped(signum)
 
     previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started ignoring it (`&`)
+        # Installed again so that Ctrl-C interrupts the wait below: importing polars registers
+        # SIGINT with SA_RESTART, under which the wait resumed and Ctrl-C waited for the server.
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # Its own process group: Ctrl-C reaches it once, from us, and a kill reaches all it started.
         server = subprocess.Popen(command, env=env or offline_environment(), cwd=cwd, start_new_session=True)

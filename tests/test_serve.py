@@ -308,3 +308,22 @@ def test_a_stop_signal_stops_the_server_and_runs_the_callers_cleanup(signum, ser
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_ctrl_c_stops_the_server_after_polars_is_imported():
+    """Importing polars registers SIGINT with SA_RESTART: the wait for the server then resumed
+    after Ctrl-C and the interrupt waited for the server to exit by itself (here, 60 s)."""
+    script = "import polars\n" + RUN_SERVER
+    process = subprocess.Popen([sys.executable, "-c", script, "import time; print('up', flush=True); time.sleep(60)"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        scratch = Path(process.stdout.readline().strip())
+        assert process.stdout.readline() == "up\n"
+        (child,) = children(process.pid)
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        assert not alive(child) and not scratch.exists()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
