@@ -82,7 +82,7 @@ def import_export(
         (it holds data no import of this kind wrote, or keeps its amounts in another currency:
         :mod:`crm_lab.importers.tenant`). Nothing is written.
     """
-    from crm_lab.importers import currency
+    from crm_lab.importers import currency, rejects
     from crm_lab.importers.events import create_changes, derive_events
     from crm_lab.importers.mapped import add_stored_events, drop_stored_baselines, read_mapped
     from crm_lab.importers.mapping import Mapping, read_mapping
@@ -111,6 +111,7 @@ def import_export(
         _attach_stored(con, Path(db_path), lock_timeout)
         check_tenant(con, Path(db_path), company, fmt, from_folder=from_folder)
         create_changes(con)
+        rejects.create_rejects(con)
         rate_table = currency.read_rates(con, Path(rates)) if rates is not None else None
         reader = read_salesforce if fmt == "salesforce" else read_mapped
         rows, _ = reader(con, path, spec, rate_table)
@@ -123,11 +124,15 @@ def import_export(
         rows.append(NativeRows("events", "_import_events", {}))
         inputs = as_inputs(con, rows)
         passed_over = notes(con)
+        judged = rejects.per_file(con)
+        if strict and judged:
+            raise LoadError(_strict_message(con, sum(judged.values())))
     finally:
         con.close()
     settings_files = tuple(Path(p) for p in (mapping, rates) if p is not None)
     report = load(db_path, inputs=inputs, settings_files=settings_files, strict=strict, lock_timeout=lock_timeout)
     report.skipped.extend(passed_over)
+    _count_judged_rejects(report, judged)
     if not any(f.table == "events" for f in report.files):
         # Every row rejected, or an export of records whose events were all refused: the summary
         # still says how many events the import brought.
@@ -135,6 +140,32 @@ def import_export(
 
         report.files.append(FileReport(next((f.file for f in report.files), str(path)), "events"))
     return report
+
+
+def _count_judged_rejects(report, judged: dict[tuple[str, str], int]) -> None:
+    """The rows the importer refused were read: the loader counted them among its rejects
+    (its summary's ``rejected``), and here among the rows read, so read = loaded + rejected. A
+    file whose every row was refused reached the loader with no rows, which counts nothing."""
+    for f in report.files:
+        refused = judged.get((f.file, f.table), 0)
+        if not refused:
+            continue
+        f.rows_read += refused
+        if f.empty:
+            f.empty = ""
+            f.rows_rejected = refused
+
+
+def _strict_message(con: duckdb.DuckDBPyConnection, refused: int) -> str:
+    from crm_lab.importers import rejects
+    from crm_lab.load import STRICT_EXAMPLES
+
+    lines = [f"--strict: {refused} row(s) of the export rejected; nothing was loaded"]
+    lines += [
+        f"  {file} line {line}, column {column} = {value!r}: {reason}" if column is not None else f"  {file} line {line}: {reason}: {value!r}"
+        for file, line, column, value, reason in rejects.examples(con, STRICT_EXAMPLES)
+    ]
+    return "\n".join(lines)
 
 
 def _attach_stored(con: duckdb.DuckDBPyConnection, db_path: Path, lock_timeout: float | None) -> None:

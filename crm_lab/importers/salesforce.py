@@ -22,6 +22,7 @@ from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_changes, add_dated_deal_changes, changes_table
 from crm_lab.importers.exports import ExportTable, read_export, read_optional_export, require_values
 from crm_lab.importers.mapping import Mapping
+from crm_lab.importers.rejects import add_rejects
 from crm_lab.importers.stages import (
     DEAL_STAGES,
     LEAD_STATUSES,
@@ -77,6 +78,13 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     opp, history, field_history = exports["Opportunity"], exports["OpportunityHistory"], exports["OpportunityFieldHistory"]
     lead, lead_history, account, user = exports["Lead"], exports["LeadHistory"], exports["Account"], exports["User"]
     task, event = exports["Task"], exports["Event"]
+    # A history row of a record the export does not hold would start a record of its own: a
+    # deal with no name, account or owner, counted in every pipeline. It is rejected instead.
+    for rows_of, field, records, what in ((history, "OpportunityId", opp, "opportunity"),
+                                          (field_history, "OpportunityId", opp, "opportunity"),
+                                          (lead_history, "LeadId", lead, "lead")):  # fmt: skip
+        if rows_of is not None and records is not None:
+            _reject_rows_of_missing_records(con, rows_of, field, records, what)
 
     t = lambda export, field, date=False: dates.time_sql(con, export, field, mapping.dates.get(field), date=date)  # noqa: E731
     con.execute(
@@ -119,6 +127,21 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         rows.append(_leads(con, lead, lead_history, user, mapping, t))
     rows += _activities(con, task, event, lead, account, mapping, t)
     return rows, home
+
+
+def _reject_rows_of_missing_records(con, rows_of: ExportTable, field: str, records: ExportTable, what: str) -> None:
+    """Reject (and leave out) each row of ``rows_of`` whose ``field`` names no record of
+    ``records``: file, line, field, the id, and that the record is not in its file."""
+    missing = (
+        f"NOT EXISTS (SELECT 1 FROM {records.table} r WHERE trim(r.{records.column('Id')}) = trim(h.{rows_of.column(field)}))"
+    )
+    reason = quote_literal(f"{what} not in {records.path.name} (no row there has this Id): the history row is not imported")
+    add_rejects(
+        con,
+        f"SELECT {quote_literal(str(rows_of.path))}, 'events', h._line, {quote_literal(field)}, h.{rows_of.column(field)}, "
+        f"{reason} FROM {rows_of.table} h WHERE {missing}",
+    )
+    con.execute(f"DELETE FROM {rows_of.table} h WHERE {missing}")
 
 
 def _stage_map(con, opp: ExportTable, history: ExportTable | None, mapping: Mapping) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.contract import LOADABLE_TABLES
+from crm_lab.importers import rejects
 from crm_lab.importers.stages import CLOSED_STAGES_SQL
 from crm_lab.importers.tenant import company_row_sql
 from crm_lab.schema import table_spec
@@ -97,34 +98,58 @@ def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[In
     export line (a lead created, converted and deleted) share that line: the loader tells
     events apart by id, and keeps their order by row, not by line."""
     order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
+    judged = rejects.per_file(con)
     inputs = []
     for native in sorted(rows, key=lambda r: order[r.table]):
-        files = [f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table} ORDER BY _file").fetchall()]
+        files = {f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table}").fetchall()}
+        # A file whose every row the importer refused still hands its rejects to the loader.
+        files |= {file for file, table in judged if table == native.table}
         within = "_line, event_id" if native.table == "events" else "_line"
-        for file in files:
+        for file in sorted(files):
             arrow = con.sql(
                 f"SELECT * EXCLUDE (_file) FROM {native.work_table} WHERE _file = $file ORDER BY {within}",
                 params={"file": file},
             ).to_arrow_table()
+            refused = None
+            if (file, native.table) in judged:
+                refused = con.sql(
+                    f"SELECT file, table_name, line, column_name, value, reason FROM {rejects.REJECTS_TABLE} "
+                    "WHERE file = $file AND table_name = $table ORDER BY line, column_name",
+                    params={"file": file, "table": native.table},
+                ).to_arrow_table()
             inputs.append(
                 InputFile(
                     Path(file),
                     native.table,
                     "staged",
-                    stage=_stager(arrow),
+                    stage=_stager(arrow, refused),
                     source_columns=tuple(native.source_columns.items()),
                 )
             )
     return inputs
 
 
-def _stager(arrow):
+def _stager(arrow, refused=None):
+    """Fill the loader's raw table with ``arrow``; the rows the importer refused (``refused``)
+    go to ``load_rejects`` in the load's transaction, under the id of the load being written
+    (the next after the last one recorded, as :func:`crm_lab.load.load` numbers it), where the
+    loader counts them with this file's rejects."""
+
     def stage(con: duckdb.DuckDBPyConnection, item: InputFile, temp_table: str) -> None:
         con.register("_import_staged_rows", arrow)
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {quote_ident(temp_table)} AS SELECT * FROM _import_staged_rows")
         finally:
             con.unregister("_import_staged_rows")
+        if refused is not None and refused.num_rows:
+            con.register("_import_refused_rows", refused)
+            try:
+                con.execute(
+                    "INSERT INTO load_rejects SELECT (SELECT coalesce(max(load_id), 0) + 1 FROM load_runs), "
+                    "file, table_name, line, column_name, value, reason FROM _import_refused_rows ORDER BY line, column_name"
+                )
+            finally:
+                con.unregister("_import_refused_rows")
 
     return stage
 
