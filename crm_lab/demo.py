@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
-from crm_lab.db import check_database_file, reading
+from crm_lab.db import check_database_file, reading, writing
 from crm_lab.errors import CrmLabError
 from crm_lab.generate import generate
 from crm_lab.load import load
@@ -41,12 +42,7 @@ def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42,
     db_path = Path(db_path)
     check_database_file(db_path)  # even --force does not replace a directory or a foreign file
     if db_path.exists() and not force:
-        problem = demo_build_problem(db_path)
-        if problem:
-            raise DemoOverwriteRefused(
-                f"database {db_path} is not a demo build ({problem}): the demo would replace it and lose its data; "
-                "pass --force to replace it anyway, or --db another path for the demo"
-            )
+        _refuse_if_not_demo(db_path, demo_build_problem(db_path))
     world = db_path.parent.joinpath(*DEMO_WORLD)
     if world.exists():
         shutil.rmtree(world)
@@ -56,9 +52,18 @@ def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42,
         leftover.unlink(missing_ok=True)
     report = load(building, [world])
     replayed = replay(building)
-    # A write-ahead log left by the old file would be replayed into the new one.
-    Path(str(db_path) + ".wal").unlink(missing_ok=True)
-    os.replace(building, db_path)
+    # Replaced under the old file's writer lock: a load into it that began meanwhile finishes
+    # first (a bounded wait), and is then seen by the check again, instead of being lost with
+    # the old file.
+    with writing(db_path) if db_path.exists() else nullcontext() as held:
+        if held is not None and not force:
+            problem = _build_problem_in(held)
+            if problem:
+                building.unlink(missing_ok=True)
+                _refuse_if_not_demo(db_path, f"{problem}, loaded while the demo was being built")
+        # A write-ahead log left by the old file would be replayed into the new one.
+        Path(str(db_path) + ".wal").unlink(missing_ok=True)
+        os.replace(building, db_path)
     lines = [summary.describe(), report.summary(), replayed.summary(), f"demo database: {db_path}"]
     if echo:
         echo("\n".join(lines))
@@ -72,18 +77,30 @@ def build_demo(db_path: str | os.PathLike, *, deals: int = 3000, seed: int = 42,
     return "\n".join(lines)
 
 
+def _refuse_if_not_demo(db_path: Path, problem: str | None) -> None:
+    if problem:
+        raise DemoOverwriteRefused(
+            f"database {db_path} is not a demo build ({problem}): the demo would replace it and lose its data; "
+            "pass --force to replace it anyway, or --db another path for the demo"
+        )
+
+
 def demo_build_problem(db_path: str | os.PathLike) -> str | None:
     """Why the database at ``db_path`` is not a previous demo build, or None when it is: every
     load it records read only the demo's generated files (whatever the working directory was),
     or it holds no table at all. A marker the demo wrote would miss the builds made before it,
     which ``make demo`` must go on replacing silently."""
     with reading(db_path) as con:
-        tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if not tables:
-            return None
-        if "load_runs" not in tables:
-            return "it records no load"
-        loads = con.sql("SELECT load_id, files FROM load_runs ORDER BY load_id").fetchall()
+        return _build_problem_in(con)
+
+
+def _build_problem_in(con) -> str | None:
+    tables = {name for (name,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not tables:
+        return None
+    if "load_runs" not in tables:
+        return "it records no load"
+    loads = con.sql("SELECT load_id, files FROM load_runs ORDER BY load_id").fetchall()
     if not loads:
         return "it records no load"
     for load_id, files in loads:

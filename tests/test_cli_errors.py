@@ -260,3 +260,31 @@ def test_demo_tells_each_part_as_it_is_done(tmp_path, monkeypatch):
     assert database.endswith(f"demo database: {tmp_path / 'crm.duckdb'}") and not batch_ran
     assert batch.startswith("batch ") and batch_done
     assert summary == f"{database}\n{batch}"
+
+
+def test_a_load_into_the_old_database_while_the_demo_builds_is_not_lost(tmp_path, monkeypatch):
+    """The demo replaces its previous build under that file's writer lock and checks it again
+    there: a foreign load that landed while the new demo was built keeps the old file in place."""
+    import crm_lab.demo
+
+    db = tmp_path / "crm.duckdb"
+    build_demo(db, deals=200, pipeline=None)
+    real_replay = crm_lab.demo.replay
+
+    def replay_then_someone_loads(path, *args, **kwargs):
+        replayed = real_replay(path, *args, **kwargs)
+        con = duckdb.connect(str(db))
+        con.execute("INSERT INTO load_runs BY NAME SELECT * REPLACE (99 AS load_id, ['/elsewhere/export/deals.csv'] AS files) "
+                    "FROM load_runs LIMIT 1")
+        con.close()
+        return replayed
+
+    monkeypatch.setattr(crm_lab.demo, "replay", replay_then_someone_loads)
+    with pytest.raises(DemoOverwriteRefused) as refused:
+        build_demo(db, deals=200, pipeline=None)
+    assert str(refused.value) == (
+        f"database {db} is not a demo build (load 99 read /elsewhere/export/deals.csv, loaded while the demo was being "
+        "built): the demo would replace it and lose its data; pass --force to replace it anyway, or --db another path "
+        "for the demo")
+    assert query(db, "SELECT max(load_id) FROM load_runs") == [(99,)]
+    assert not (tmp_path / "crm.duckdb.building").exists()
