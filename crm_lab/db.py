@@ -34,6 +34,29 @@ class NotADatabaseError(CrmLabError):
     """The path given as the database is a directory or a file DuckDB did not write."""
 
 
+class DatabaseNotWritableError(CrmLabError):
+    """A writer's database, or the folder that holds it (DuckDB writes its WAL beside the file), cannot be written."""
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`DatabaseNotWritableError` when a write to ``path`` would fail for want of
+    permission or on a read-only file system: called before the work whose results are to be
+    stored, so that a forecast does not simulate for minutes and then fail to store. A missing
+    file is judged by the nearest folder that exists (a writer creates the rest)."""
+    path = Path(path)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    for target in (path, folder) if path.exists() else (folder,):
+        if not os.access(target, os.W_OK):
+            what = "database" if target == path else "folder"
+            raise DatabaseNotWritableError(
+                f"database {path} cannot be written: its {what} {target} is read-only (permissions or a read-only "
+                "file system; DuckDB also writes a .wal file beside the database): copy it somewhere writable and "
+                "pass --db, or fix the permissions"
+            )
+
+
 def check_database_file(path: str | os.PathLike) -> None:
     """Raise :class:`NotADatabaseError` when ``path`` exists but is a directory or not a DuckDB
     database file; a missing path passes (whether it may be created is the caller's choice).
@@ -127,6 +150,7 @@ def connect(
     if (read_only or not create) and not path.exists():
         raise missing_database(path)
     if not read_only:
+        check_writable(path)
         path.parent.mkdir(parents=True, exist_ok=True)
     con = retry_while_locked(lambda: duckdb.connect(str(path), read_only=read_only), path, lock_timeout)
     # TimeZone cannot go in connect(config=...): the ICU extension loads only after the config.

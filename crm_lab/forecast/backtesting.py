@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.db import DEFAULT_DB, check_writable, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.forecast.data import check_replayed, read_histories, read_open_deals
 from crm_lab.forecast.estimate import ModelOptions, NoWonDeal
@@ -256,6 +256,8 @@ def backtest(
     -------
     BacktestResult
     """
+    if store:
+        check_writable(db_path)  # before the simulation, not after it
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
     trials = check_count("trials", trials, 1)

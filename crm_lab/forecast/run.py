@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from crm_lab.as_of import check_as_of_in_data, day_or_instant
-from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.db import DEFAULT_DB, check_writable, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.forecast.data import check_replayed, forecast_sql, read_histories, read_open_deals, read_other_ids
 from crm_lab.forecast.estimate import ModelOptions, NoWonDeal
@@ -396,6 +396,8 @@ def forecast(
         Naming the parameter and value: no history before the as-of, no open deals, a horizon
         before the as-of, an unknown stage, deal or rep in a scenario, ...
     """
+    if store:
+        check_writable(db_path)  # before the simulation, not after it
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
     trials = check_count("trials", trials, 1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB
+from crm_lab.db import DEFAULT_DB, check_writable
 from crm_lab.leads.analysis import LeadSweepResult, analyse_leads
 from crm_lab.results import report_run_id, store_frames, stored_text, write_result_files
 from crm_lab.runs import RunRecord
@@ -76,6 +76,7 @@ def sweep_leads(
     ...                      hours_per_lead=1.5, cost_per_lead=60)  # doctest: +SKIP
     >>> print(report.summary())  # doctest: +SKIP
     """
+    check_writable(db_path)  # before the study, not after it
     results = analyse_leads(db_path, company=company, lock_timeout=lock_timeout, **settings)
     run_ids = write_results(db_path, results, parameters={"company": company, **settings}, lock_timeout=lock_timeout)
     return SweepLeadsReport(Path(db_path), tuple(results), run_ids)

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from crm_lab.db import DEFAULT_DB, reading
+from crm_lab.db import DEFAULT_DB, check_writable, reading
 from crm_lab.errors import InvalidArgument
 from crm_lab.results import report_run_id, store_frames, stored_text, write_result_files
 from crm_lab.runs import RunRecord, _jsonable, input_fingerprint
@@ -156,6 +156,8 @@ def run_territory(
         raise InvalidArgument("company is required: a territory plan is for one company")
     settings = settings or TerritorySettings()
     solver = solver or SolverOptions(gap_rel=PLAN_GAP)
+    if save:
+        check_writable(db_path)  # before the solve, not after it
     started = time.perf_counter()
     with reading(db_path, lock_timeout=lock_timeout) as con:
         data = read_territory_data(con, company, roles=roles)
