@@ -60,6 +60,7 @@ class LoadReport:
     files: list[FileReport]
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    database: str = ""  # the database loaded into, named last: the default is relative to the working directory
 
     @property
     def rows_read(self) -> int:
@@ -105,6 +106,8 @@ class LoadReport:
                 f"{self.events_quarantined} event(s) quarantined: "
                 f"SELECT * FROM events_rejected WHERE load_id = {self.load_id}"
             )
+        if self.database:
+            lines.append(f"database: {self.database}")
         return "\n".join(lines)
 
 
@@ -168,7 +171,8 @@ def load(
             load_id = con.sql("SELECT coalesce(max(load_id), 0) + 1 FROM load_runs").fetchall()[0][0]
             reports = [_load_file(con, load_id, item) for item in inputs]
             _name_export_fields(con, load_id, inputs)
-            report = LoadReport(load_id, digest, _one_per_file_and_table(reports), skipped)
+            report = LoadReport(load_id, digest, _one_per_file_and_table(reports), skipped,
+                                database=str(Path(db_path).absolute()))
             if strict and report.status != "ok":
                 raise LoadError(_strict_message(con, report))
             report.seconds = time.perf_counter() - started

@@ -130,6 +130,7 @@ def test_the_same_hubspot_export_has_the_same_fingerprint_and_its_summary_counts
         f"  {export} -> companies: 1 read, 0 upserted, 1 unchanged, 0 rejected",
         f"  {export} -> deals: 127 read, 0 upserted, 127 unchanged, 0 rejected",
         f"  {export} -> events: {stored} read, 0 new, {stored} already loaded, 0 quarantined, 0 rejected",
+        f"database: {Path(db).absolute()}",
     ]
     assert fetch(db, "SELECT count(*) FROM events") == [(stored,)]
 

@@ -39,6 +39,7 @@ def test_header_only_csv_among_other_files_loads_the_others(db, tmp_path):
     assert report.summary().splitlines()[1:] == [
         f"  {deals} -> deals: 1 read, 1 upserted, 0 rejected",
         f"  {activities} -> activities: 0 read: the file is empty (a header but no rows)",
+        f"database: {db.absolute()}",  # the default --db is relative to the working directory
     ]
     assert query(db, "SELECT files, rows_read, status FROM load_runs") == [([str(deals), str(activities)], 1, "ok")]
     assert query(db, "SELECT count(*) FROM activities") == [(0,)]
