@@ -62,3 +62,77 @@ def test_strict_refuses_an_export_with_such_rows_and_writes_nothing(tmp_path):
         "the history row is not imported",
     ]
     assert not db.exists()
+
+
+# Worked by hand: a bit per uppercase letter of each 5-character chunk, read as a character of
+# ABCDEFGHIJKLMNOPQRSTUVWXYZ012345. 001A0|00000|6Vm9r: A is bit 3 (8 = I), none (A), V is bit 1
+# (2 = C): Salesforce's own documentation example. 00150|00000|Gv7qJ: bits 0 and 4 (17 = R).
+ID_PAIRS = [
+    ("001A0000006Vm9r", "001A0000006Vm9rIAC"),
+    ("0015000000Gv7qJ", "0015000000Gv7qJAAR"),
+    ("0065g00000AbCdE", "0065g00000AbCdEAAV"),  # A, C, E: bits 0, 2, 4 = 21 = V
+    ("0065g00000abcde", "0065g00000abcdeAAA"),  # the same letters in lower case: another record
+    ("0065g00000ZZZZZ", "0065g00000ZZZZZAA5"),  # all five: 31 = 5
+]
+
+
+@pytest.mark.parametrize(("id15", "id18"), ID_PAIRS)
+def test_a_15_character_id_gets_salesforces_checksum_suffix(id15, id18):
+    import duckdb
+
+    from crm_lab.importers.salesforce_ids import id18 as python_id18
+    from crm_lab.importers.salesforce_ids import id18_sql
+
+    assert python_id18(id15) == id18
+    assert duckdb.execute(f"SELECT {id18_sql('$v')}", {"v": id15}).fetchall() == [(id18,)]
+    # 18-character ids, other lengths and non-alphanumeric values are left as they are
+    for other in (id18, "006A", "0065g00000AbCd-", ""):
+        assert python_id18(other) == other
+        assert duckdb.execute(f"SELECT {id18_sql('$v')}", {"v": other}).fetchall() == [(other,)]
+
+
+def with_ids(files: dict[str, str], ids: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Opportunity.csv and User.csv write each id's 18-character form, the other files the 15."""
+    out = {}
+    for name, text in files.items():
+        for short, (id15, id18) in ids.items():
+            text = text.replace(short, id18 if name in ("Opportunity.csv", "User.csv") else id15)
+        out[name] = text
+    return out
+
+
+def test_15_and_18_character_ids_of_one_record_match_across_the_files(tmp_path):
+    # Tur1N: T and N, bits 0 and 4 (17 = R)
+    ids = {"006A": ID_PAIRS[2], "006B": ID_PAIRS[3], "005B": ("0055g00000Tur1N", "0055g00000Tur1NAAR")}
+    plain = write_export(tmp_path / "plain", SALESFORCE)
+    mixed = write_export(tmp_path / "mixed", with_ids(SALESFORCE, ids))
+    import_export(tmp_path / "plain.duckdb", plain, fmt="salesforce")
+    report = import_export(tmp_path / "mixed.duckdb", mixed, fmt="salesforce")
+    assert report.rows_rejected == 0
+    # The same events as with short ids throughout: every history row found its opportunity,
+    # the lead its converted opportunity, the tasks and events theirs.
+    to_long = {short: id18 for short, (_, id18) in ids.items()}
+    rename = lambda value: to_long.get(value, value) if isinstance(value, str) else value  # noqa: E731
+
+    def rename_in(event_id: str) -> str:  # sf-Opportunity-006A:closed
+        for short, long in to_long.items():
+            event_id = event_id.replace(f"-{short}", f"-{long}")
+        return event_id
+
+    for aggregate in ("deal", "lead", "activity"):
+        expected = [(rename(a), rename_in(e), t, at, seq, {k: rename(v) for k, v in p.items()})
+                    for a, e, t, at, seq, p in stored_events(tmp_path / "plain.duckdb", aggregate)]  # fmt: skip
+        assert sorted(stored_events(tmp_path / "mixed.duckdb", aggregate), key=str) == sorted(expected, key=str)
+    assert fetch(tmp_path / "mixed.duckdb", "SELECT deal_id, owner_rep_id FROM deals ORDER BY 1") == [
+        ("0065g00000AbCdEAAV", "0055g00000Tur1NAAR"), ("0065g00000abcdeAAA", "005A")
+    ]
+
+
+def test_a_reference_to_a_record_not_in_the_export_is_named_in_the_summary(tmp_path):
+    files = dict(SALESFORCE)
+    files["Task.csv"] = files["Task.csv"].replace("00T5,00Q9,500C,", "00T5,00Q9,0065g00000ZZZZZ,")
+    folder = write_export(tmp_path / "northwind", files)
+    report = import_export(tmp_path / "crm.duckdb", folder, fmt="salesforce")
+    assert f"  {folder / 'Task.csv'}: 1 WhatId value(s) not in Opportunity.csv (first at line 6: '0065g00000ZZZZZAA5'): " \
+           "kept as written, naming a record the import does not have" in report.summary().splitlines()
+    assert fetch(tmp_path / "crm.duckdb", "SELECT deal_id FROM activities WHERE activity_id = '00T5'") == [("0065g00000ZZZZZAA5",)]

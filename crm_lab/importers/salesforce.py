@@ -23,6 +23,7 @@ from crm_lab.importers.events import add_changes, add_dated_deal_changes, change
 from crm_lab.importers.exports import ExportTable, read_export, read_optional_export, require_values
 from crm_lab.importers.mapping import Mapping
 from crm_lab.importers.rejects import add_rejects
+from crm_lab.importers.salesforce_ids import normalise_ids
 from crm_lab.importers.stages import (
     DEAL_STAGES,
     LEAD_STATUSES,
@@ -71,6 +72,8 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         else:
             export = read_optional_export(con, path, table, fields)
         if export is not None:
+            # Reports write 15-character ids, data exports 18: one form, so that both match.
+            normalise_ids(con, export.table, export.columns, name)
             require_values(con, export, fields)
             # A record twice (or a history row twice) would fold into one record's events as two.
             refuse_repeated_ids(con, export, "Id", f"{name} Id", f"{export.path.name} has one row per {_ROW_OF[name]}")
@@ -85,6 +88,7 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
                                           (lead_history, "LeadId", lead, "lead")):  # fmt: skip
         if rows_of is not None and records is not None:
             _reject_rows_of_missing_records(con, rows_of, field, records, what)
+    _report_unresolved_references(con, exports)
 
     t = lambda export, field, date=False: dates.time_sql(con, export, field, mapping.dates.get(field), date=date)  # noqa: E731
     con.execute(
@@ -127,6 +131,38 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         rows.append(_leads(con, lead, lead_history, user, mapping, t))
     rows += _activities(con, task, event, lead, account, mapping, t)
     return rows, home
+
+
+# (object, field, the object its ids name, the key prefix of that object's ids): references the
+# summary reports when the export's file of that object lacks the record. Owners are checked
+# for users only (a lead may be owned by a queue, 00G), polymorphic fields by their prefix.
+REFERENCES = (
+    ("Opportunity", "AccountId", "Account", "001"), ("Opportunity", "OwnerId", "User", "005"),
+    ("Account", "OwnerId", "User", "005"), ("Lead", "OwnerId", "User", "005"),
+    ("Lead", "ConvertedOpportunityId", "Opportunity", "006"), ("Lead", "ConvertedAccountId", "Account", "001"),
+    *((activity, field, target, prefix) for activity in ("Task", "Event") for field, target, prefix in (
+        ("OwnerId", "User", "005"), ("AccountId", "Account", "001"), ("WhatId", "Opportunity", "006"),
+        ("WhatId", "Account", "001"), ("WhoId", "Lead", "00Q"))),
+)  # fmt: skip
+
+
+def _report_unresolved_references(con, exports: dict[str, ExportTable | None]) -> None:
+    """Name each field whose ids (15- or 18-character: both are read as 18) are not in the
+    export's file of the object they name: the import keeps them as written, and the summary
+    says how many there are and where the first is."""
+    for sobject, field, target, prefix in REFERENCES:
+        source, records = exports.get(sobject), exports.get(target)
+        if source is None or records is None or not source.has(field):
+            continue
+        value = f"trim(s.{source.column(field)})"
+        first, line, n = con.sql(
+            f"""SELECT arg_min({value}, s._line), min(s._line), count(*) FROM {source.table} s
+                WHERE starts_with({value}, '{prefix}')
+                  AND NOT EXISTS (SELECT 1 FROM {records.table} r WHERE trim(r.{records.column('Id')}) = {value})"""
+        ).fetchall()[0]
+        if n:
+            note(con, f"{source.path}: {n} {field} value(s) not in {records.path.name} (first at line {line}: {first!r}): "
+                      "kept as written, naming a record the import does not have")
 
 
 def _reject_rows_of_missing_records(con, rows_of: ExportTable, field: str, records: ExportTable, what: str) -> None:
