@@ -530,3 +530,99 @@ def test_each_batch_gives_a_run_a_fresh_results_folder_and_drops_the_stored_ones
     # A run kept from an earlier batch is not stale for having had that batch's folder.
     record = {"parameters": {"db_path": "x", "results_dir": str(stored)}, "input_fingerprint": "f"}
     assert _stale_reason(record, {"db_path": "x", "results_dir": str(results / "batch-3")}, "f") is None
+
+
+# --- stopping a batch: SIGTERM, SIGHUP, Ctrl-C, or its process killed --------------------------------
+
+SLEEPY = "tests/notebooks/sleepy.ipynb"
+
+
+def _start_batch(spec: Path, db: Path, *options: str) -> subprocess.Popen:
+    # A session of its own, as a batch started by a scheduler or a shell's job: its signals are ours.
+    return subprocess.Popen([sys.executable, "-m", "crm_lab", "batch", str(spec), "--db", str(db), *options],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_kernels(batch: subprocess.Popen, count: int) -> list:
+    """Every process the batch started, once ``count`` kernels are running their notebooks."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert batch.poll() is None, batch.communicate()
+        started = psutil.Process(batch.pid).children(recursive=True)
+        kernels = [p for p in started if "ipykernel_launcher" in " ".join(p.cmdline())]
+        if len(kernels) == count:
+            return started
+        time.sleep(0.2)
+    raise AssertionError(f"no {count} kernels within 90 s")
+
+
+def _all_gone(processes: list, within: float) -> list:
+    """The processes still running (a zombie is gone: this machine's init may not reap them)."""
+    import psutil
+
+    _, alive = psutil.wait_procs(processes, timeout=within)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_stop_signal_stops_the_batch_its_workers_and_their_kernels_and_says_so(tmp_path, db):
+    import signal
+
+    from crm_lab.batch.ledger import read_manifest
+    from crm_lab.batch.run import _select
+
+    spec = write_spec(tmp_path, [{"name": f"nap-{n}", "notebook": SLEEPY, "parameters": {"seconds": 300}} for n in (1, 2, 3)])
+    batch = _start_batch(spec, db, "--jobs", "2")
+    started = _wait_for_kernels(batch, 2)
+    batch.send_signal(signal.SIGTERM)
+    out, err = batch.communicate(timeout=30)
+    assert batch.returncode == 128 + signal.SIGTERM
+    assert (out, err) == ("", "crm-lab batch: stopped by SIGTERM: stopped 2 running run(s) and their kernels (nap-1, nap-2), "
+                              "cancelled 1 queued (nap-3); 0 run(s) had ended; rerun the others with --retry-failed\n")
+    assert _all_gone(started, within=5) == [], "no worker, kernel or resource tracker outlives the batch"
+    manifest = read_manifest(tmp_path / "reports")
+    assert [(r["name"], r["status"], r["error"]) for r in manifest["runs"]] == [
+        ("nap-1", "interrupted", "stopped by SIGTERM while it ran"), ("nap-2", "interrupted", "stopped by SIGTERM while it ran"),
+        ("nap-3", "interrupted", "cancelled by SIGTERM before it started")]
+    assert [r.name for r in _select(load_spec(spec), None, True, manifest)] == ["nap-1", "nap-2", "nap-3"]
+    assert not (tmp_path / "reports" / "nap-3").exists(), "a cancelled run never started"
+    assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'report_runs'") == [(0,)]
+
+
+def test_a_worker_stops_when_the_batch_process_is_killed():
+    """Nothing of a killed batch process runs: its workers watch it and exit, killing their
+    kernels as on SIGTERM (above)."""
+    import signal
+
+    import psutil
+
+    batch = subprocess.Popen([sys.executable, "-c", "from crm_lab.batch.pool import WorkerPool; import time; "
+                              "pool = WorkerPool(1); print(pool.workers[0].process.pid, flush=True); time.sleep(300)"],
+                             cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    worker = psutil.Process(int(batch.stdout.readline()))
+    batch.send_signal(signal.SIGKILL)
+    batch.communicate(timeout=30)
+    assert _all_gone([worker], within=10) == []
+
+
+def test_stop_signals_are_taken_after_polars_replaced_the_sigint_handler():
+    import os
+    import signal
+    import time
+
+    from crm_lab.stopping import STOP_SIGNALS, Stopped, stop_signals
+
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    with stop_signals() as stop:
+        assert "polars" in sys.modules
+        assert all(signal.getsignal(signum) == stop._record for signum in STOP_SIGNALS)
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal changes nothing
+        time.sleep(0.1)
+    assert (stop.signum, stop.name) == (signal.SIGHUP, "SIGHUP")
+    assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
+    stopped = Stopped(signal.SIGHUP, "stopped")
+    assert isinstance(stopped, SystemExit) and stopped.code == 129

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +36,8 @@ class RunOutcome:
     name: str
     notebook: str
     parameters: dict[str, Any]
-    status: str  # 'ok' or 'failed'
-    started_at: str
+    status: str  # 'ok' or 'failed' (the batch records runs a stop cut short as 'interrupted')
+    started_at: str | None
     seconds: float
     error: str | None
     output_notebook: str
@@ -44,6 +46,21 @@ class RunOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def unfinished_outcome(task: dict[str, Any], status: str, error: str) -> dict[str, Any]:
+    """The record of a run that did not end by itself (its worker died, the batch was stopped):
+    no output of its own."""
+    return RunOutcome(
+        name=task["name"], notebook=task["notebook"], parameters=task["parameters"], status=status,
+        started_at=datetime.now(timezone.utc).isoformat(), seconds=0.0, error=error,
+        output_notebook=None, output_html=None, results_dir=None,
+    ).to_dict()
+
+
+# The kernel managers of this process, so that a worker told to stop can remove their connection
+# and socket files after killing the kernels.
+_MANAGERS: weakref.WeakSet = weakref.WeakSet()
 
 
 class LocalKernelManager(AsyncKernelManager):
@@ -57,6 +74,7 @@ class LocalKernelManager(AsyncKernelManager):
         # jupyter_client's default prefix is "kernel-ipc" in the working directory, shared by
         # every kernel of a parallel batch: two kernels then bind the same sockets. (Short: a
         # Unix socket's path has a limit of about 100 characters.)
+        _MANAGERS.add(self)
         runtime = jupyter_runtime_dir()
         os.makedirs(runtime, exist_ok=True)
         return os.path.join(runtime, f"crm-lab-{uuid.uuid4().hex[:12]}")
@@ -133,15 +151,36 @@ class _Watchdog:
         if self._stop.wait(timeout_s):
             return
         self.fired = True
-        for child in psutil.Process().children(recursive=True):
-            try:
-                child.kill()
-            except psutil.NoSuchProcess:
-                pass
+        _kill_children()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _kill_children() -> None:
+    """SIGKILL to this process's children (its kernels) and to what they started: a kernel is
+    the leader of a session of its own (jupyter_client), so its group takes its children too."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if os.getpgid(child.pid) == child.pid:
+                os.killpg(child.pid, signal.SIGKILL)
+            else:
+                child.kill()
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            pass
+
+
+def kill_kernels() -> None:
+    """Kill this worker's kernels and remove their connection and socket files (a worker told to
+    stop; it then exits without waiting for them)."""
+    _kill_children()
+    for manager in list(_MANAGERS):
+        try:
+            manager.cleanup_connection_file()
+            manager.cleanup_ipc_files()
+        except Exception:  # best effort: the process is about to exit
+            pass
 
 
 def _export_html(notebook_path: Path) -> Path:

@@ -70,7 +70,8 @@ def ledger_rows(manifest: dict[str, Any], batch_id: str) -> list[dict[str, Any]]
             "crm_lab_version": manifest["crm_lab_version"],
         }
         for run in manifest["runs"]
-        if run.get("batch_id", batch_id) == batch_id
+        # A run a stop cut short has no outcome of its own to record: --retry-failed reruns it.
+        if run.get("batch_id", batch_id) == batch_id and run["status"] in ("ok", "failed")
     ]
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import fnmatch
-import multiprocessing
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,15 +14,17 @@ from typing import Any
 from tqdm import tqdm
 
 from crm_lab import __version__
-from crm_lab.batch.execute import execute_run
+from crm_lab.batch.execute import execute_run, unfinished_outcome
 from crm_lab.batch.ledger import (
-    PENDING, ingest, ledger_rows, prepare_results_dir, read_manifest, run_id_of, write_manifest,
+    PENDING, ingest, ledger_rows, prepare_results_dir, queue_pending, read_manifest, run_id_of, write_manifest,
 )
+from crm_lab.batch.pool import PoolOutcome, WorkerPool
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
 from crm_lab.db import DEFAULT_DB, reading, require_database
 from crm_lab.errors import CrmLabError, InvalidArgument
 from crm_lab.runs import input_fingerprint, new_run_id
+from crm_lab.stopping import StopRequest, Stopped, stop_signals
 
 # Seconds to wait for a Dask scheduler to answer, and then for a worker to join it
 # (``CRM_LAB_SCHEDULER_TIMEOUT``; Dask's own default of 30 s leaves a user staring at nothing).
@@ -96,9 +97,24 @@ def run_batch(
         Seconds to wait for ``scheduler`` to answer and for a worker to join it (default
         ``CRM_LAB_SCHEDULER_TIMEOUT``, else 10); then :class:`SchedulerError`, before anything
         runs.
+
+    SIGINT (Ctrl-C), SIGTERM or SIGHUP stop the batch: queued runs are cancelled, running ones
+    stopped with their workers and kernels, the manifest records them as ``interrupted`` (so
+    ``--retry-failed`` reruns them) and the ended runs' ledger is kept on disk; then one line on
+    stderr and :class:`crm_lab.stopping.Stopped` (exit status 128 + signal, no traceback).
     """
     if jobs < 1:
         raise SpecError(f"jobs must be >= 1, got {jobs}")
+    # SIGINT, SIGTERM and SIGHUP stop the batch in order (see _stopped) instead of killing this
+    # process alone, which left its workers running the queued notebooks.
+    with stop_signals() as stop:
+        return _run_batch(spec_path, db_path, stop, jobs=jobs, only=only, retry_failed=retry_failed,
+                          scheduler=scheduler, output=output, lock_timeout=lock_timeout,
+                          scheduler_timeout=scheduler_timeout)
+
+
+def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_failed, scheduler, output,
+               lock_timeout, scheduler_timeout) -> BatchResult:
     spec = load_spec(spec_path)
     out_dir = Path(output or spec.output).resolve()
     previous = read_manifest(out_dir)
@@ -109,6 +125,8 @@ def run_batch(
     # Reach the scheduler before writing anything: an unreachable one leaves no trace.
     client = connect_scheduler(scheduler, scheduler_timeout) if scheduler and selected else None
     try:
+        if stop:
+            raise _stopped(stop, " before any run started; nothing was written")
         batch_id = new_run_id(f"batch-{spec.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
         planned = [_with_batch_parameters(run, spec, db_path, out_dir, batch_id) for run in selected]
@@ -116,10 +134,18 @@ def run_batch(
             if "results_dir" in plan["parameters"]:
                 prepare_results_dir(out_dir, plan["parameters"]["results_dir"], run_id_of(batch_id, plan["name"]),
                                     batch_id=batch_id, run_name=plan["name"], pipeline=spec.name)
-        outcomes = _execute(planned, out_dir, jobs, client)
+        done = _execute(planned, jobs, client, stop)
     finally:
         if client is not None:
             client.close()
+    outcomes = list(done.outcomes)
+    if stop and (done.running or done.queued):
+        by_name = {p["name"]: p for p in planned}
+        outcomes += [unfinished_outcome(by_name[name], "interrupted", f"stopped by {stop.name} while it ran")
+                     for name in done.running]
+        outcomes += [unfinished_outcome(by_name[name], "interrupted", f"cancelled by {stop.name} before it started")
+                     for name in done.queued]
+    outcomes.sort(key=lambda o: o["name"])
     for outcome in outcomes:
         outcome["batch_id"] = batch_id
         outcome["input_fingerprint"] = fingerprint
@@ -144,8 +170,31 @@ def run_batch(
     }
     write_manifest(out_dir, manifest)
     index = write_index(out_dir, manifest)
-    note = ingest(db_path, out_dir, ledger_rows(manifest, batch_id), lock_timeout=lock_timeout)
+    rows = ledger_rows(manifest, batch_id)
+    if stop and (done.running or done.queued):
+        # No database work on the way out (a busy database would hold the stop up): the ended
+        # runs' ledger waits on disk for the next batch or --ingest.
+        kept_note = ""
+        if rows:
+            pending = queue_pending(out_dir, rows)
+            kept_note = f" (their ledger is kept in {pending}, recorded by the next batch or `crm-lab batch --ingest {out_dir}`)"
+        stopped = [f"stopped {len(done.running)} running run(s) and their kernels ({', '.join(done.running)})"] if done.running else []
+        if done.queued:
+            where = " on the Dask cluster" if client is not None else ""
+            stopped.append(f"cancelled {len(done.queued)} queued{where} ({', '.join(done.queued)})")
+        raise _stopped(stop, f": {', '.join(stopped)}; {len(done.outcomes)} run(s) had ended{kept_note}; "
+                             f"rerun the others with --retry-failed")
+    note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
+    if stop:
+        raise _stopped(stop, f" as the batch ended: its {len(outcomes)} run(s) had ended and were recorded; index: {index}")
     return BatchResult(batch_id, index, manifest["runs"], note)
+
+
+def _stopped(stop: StopRequest, what: str) -> Stopped:
+    """The stop of a batch by a signal: one line on stderr, then exit status 128 + signal."""
+    stopped = Stopped(stop.signum, f"crm-lab batch: stopped by {stop.name}{what}")
+    print(stopped.message, file=sys.stderr, flush=True)
+    return stopped
 
 
 def ingest_only(out_dir: str | os.PathLike, db_path: str | os.PathLike = DEFAULT_DB) -> str:
@@ -222,26 +271,45 @@ def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_
     }
 
 
-def _execute(planned: list[dict[str, Any]], out_dir: Path, jobs: int, client=None) -> list[dict[str, Any]]:
-    """Run the planned notebooks on ``client`` (a Dask client) or else the local process pool."""
+def _execute(planned: list[dict[str, Any]], jobs: int, client, stop: StopRequest) -> PoolOutcome:
+    """Run the planned notebooks on ``client`` (a Dask client) or else the local process pool,
+    until they have all ended or ``stop`` is set."""
     if not planned:
-        return []
+        return PoolOutcome()
     progress = _Progress(len(planned))
-    outcomes = []
-    if client is not None:
-        from distributed import as_completed as dask_completed
+    try:
+        if client is None:
+            pool = WorkerPool(min(jobs, len(planned)))
+            try:
+                return pool.run(planned, should_stop=lambda: bool(stop), finished=progress.done)
+            except BaseException:
+                pool.stop()  # no worker outlives the batch, whatever stopped it
+                raise
+        return _execute_on_dask(planned, client, stop, progress)
+    finally:
+        progress.close()
 
-        futures = [client.submit(execute_run, pure=False, key=f"crm-lab-{p['name']}-{os.getpid()}", **p) for p in planned]
-        for future in dask_completed(futures):
-            outcomes.append(progress.done(future.result().to_dict()))
-    else:
-        # Processes, not threads: papermill changes the working directory while it runs.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(planned)), mp_context=context) as pool:
-            futures = [pool.submit(execute_run, **p) for p in planned]
-            for future in as_completed(futures):
-                outcomes.append(progress.done(future.result().to_dict()))
-    return sorted(outcomes, key=lambda o: o["name"])
+
+def _execute_on_dask(planned: list[dict[str, Any]], client, stop: StopRequest, progress: _Progress) -> PoolOutcome:
+    futures = {client.submit(execute_run, pure=False, key=f"crm-lab-{p['name']}-{os.getpid()}", **p): p for p in planned}
+    pending = set(futures)
+    result = PoolOutcome()
+    while pending:
+        if stop:
+            # Dask tells no queued task from a running one: all are cancelled (a notebook already
+            # running on a worker still ends there).
+            client.cancel(list(pending), force=True)
+            result.queued = sorted(futures[f]["name"] for f in pending)
+            return result
+        for future in [f for f in pending if f.done()]:
+            pending.discard(future)
+            try:
+                outcome = future.result().to_dict()
+            except Exception as error:  # a lost worker: the run failed, the others go on
+                outcome = unfinished_outcome(futures[future], "failed", f"{type(error).__name__}: {error}")
+            result.outcomes.append(progress.done(outcome))
+        time.sleep(0.2)
+    return result
 
 
 def _scheduler_timeout(given: float | None) -> float:
@@ -305,6 +373,10 @@ class _Progress:
         self.finished = 0
         self.bar = tqdm(total=total, unit="run", file=sys.stderr) if sys.stderr.isatty() else None
 
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
     def done(self, outcome: dict[str, Any]) -> dict[str, Any]:
         self.finished += 1
         mark = "ok    " if outcome["status"] == "ok" else "FAILED"
@@ -315,6 +387,4 @@ class _Progress:
         else:
             self.bar.write(line)
             self.bar.update(1)
-            if self.finished == self.total:
-                self.bar.close()
         return outcome
