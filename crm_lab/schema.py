@@ -14,6 +14,7 @@ from importlib.resources import files
 import duckdb
 
 from crm_lab.contract import BOOKKEEPING_TABLES, EVENT_INPUT_COLUMNS, EVENT_TABLE, LOADABLE_TABLES
+from crm_lab.errors import CrmLabError
 
 _KEY_COMMENT = re.compile(r"^--\s*key:\s*(.+)$", re.MULTILINE)
 
@@ -40,10 +41,33 @@ def schema_sql(table: str) -> str:
     return (files("crm_lab") / "sql" / "schema" / f"{table}.sql").read_text(encoding="utf-8")
 
 
+class ForeignTableError(CrmLabError):
+    """A table the load writes exists in the database without the columns crm_lab gives it."""
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every missing contract and bookkeeping table (idempotent)."""
-    for table in LOADABLE_TABLES + BOOKKEEPING_TABLES:
+    """Create every missing contract and bookkeeping table (idempotent), and refuse a database
+    whose table of the same name lacks columns of ours (made by another tool, or by an older
+    crm_lab), before a load would fail on it with DuckDB's binder error."""
+    tables = LOADABLE_TABLES + BOOKKEEPING_TABLES
+    for table in tables:
         con.execute(schema_sql(table))
+    stored: dict[str, set[str]] = {}
+    for table, column in con.sql(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND list_contains($tables, table_name)",
+        params={"tables": list(tables)},
+    ).fetchall():
+        stored.setdefault(table, set()).add(column)
+    for table in tables:
+        missing = [c.name for c in table_spec(table).columns if c.name not in stored.get(table, set())]
+        if missing:
+            database = con.sql("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][0]
+            raise ForeignTableError(
+                f"database {database} has a table {table} without crm_lab's column(s) {', '.join(missing)} "
+                f"(it has {', '.join(sorted(stored.get(table, set())))}): it was made by another tool or an older "
+                "crm_lab; load into a new database with --db"
+            )
 
 
 @cache

@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crm_lab.errors import LoadError
+from crm_lab.errors import CrmLabError, LoadError
 from crm_lab.load import load
 from tests.conftest import refused_load, write_csv
 
@@ -472,3 +473,22 @@ def test_an_event_amount_with_more_than_two_decimals_is_quarantined(db, tmp_path
         ("e3", 'wrongly typed payload: field potential is not an amount with at most 2 decimals, got "7.005"'),
     ]
     assert query(db, "SELECT event_id, amount::VARCHAR FROM events ORDER BY 1") == [("e1", "100.10"), ("e4", "1000.00")]
+
+
+def test_a_database_another_tool_made_with_a_table_of_ours_is_refused_unchanged(tmp_path):
+    db = tmp_path / "theirs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE deals (x INTEGER, y INTEGER)")
+    con.execute("INSERT INTO deals VALUES (1, 2)")
+    con.close()
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    with pytest.raises(CrmLabError) as refused:
+        load(db, [sample])
+    assert str(refused.value) == (
+        f"database {db} has a table deals without crm_lab's column(s) company_id, deal_id, account_id, owner_rep_id, "
+        "name, stage, amount, currency, expected_close_date, lost_reason, is_closed, is_won, closed_at, created_at "
+        "(it has x, y): it was made by another tool or an older crm_lab; load into a new database with --db")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.sql("SELECT table_name FROM duckdb_tables()").fetchall() == [("deals",)]
+    assert con.sql("SELECT * FROM deals").fetchall() == [(1, 2)]
+    con.close()
