@@ -216,21 +216,32 @@ def _reps(con, user: ExportTable, t) -> NativeRows:
 
 def _accounts(con, account: ExportTable, t) -> NativeRows:
     created = t(account, "CreatedDate")
+    file = quote_literal(str(account.path))
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _sf_accounts AS
+        f"""CREATE OR REPLACE TEMP TABLE _sf_accounts_all AS
             SELECT getvariable('import_company') AS company_id, {account.column('Id')} AS account_id, {account.column('Name')} AS name,
                    {account.column('Industry')} AS industry, {account.column('NumberOfEmployees')} AS employees,
                    {account.column('BillingLatitude')} AS lat, {account.column('BillingLongitude')} AS lon,
-                   {account.column('OwnerId')} AS owner_rep_id, CAST({created} AS VARCHAR) AS created_at,
-                   {quote_literal(str(account.path))} AS _file, _line
+                   {account.column('OwnerId')} AS owner_rep_id, {created} AS created_at,
+                   lower(coalesce({account.column('IsDeleted')}, 'false')) IN ('true', '1') AS _deleted,
+                   {t(account, 'LastModifiedDate')} AS _modified, {file} AS _file, _line
             FROM {account.table}"""
     )
     add_changes(
-        con, "account", "_sf_accounts",
+        con, "account", "_sf_accounts_all",
         {"name": "name", "industry": "industry", "employees": "employees", "owner_rep_id": "owner_rep_id"},
-        aggregate_id="account_id", occurred_at="CAST(created_at AS TIMESTAMPTZ)", rank="0",
+        aggregate_id="account_id", occurred_at="created_at", rank="0",
         event_id="'sf-Account-' || account_id", actor_id="owner_rep_id", _file="_file", _line="_line",
     )  # fmt: skip
+    # A deleted account (IsDeleted true, in an export that includes them) ends at its last
+    # modification, as deleted opportunities, leads and activities do: absent from the
+    # accounts table and from accounts_current, so no territory plan assigns it.
+    _add_deletions(con, "account", "_sf_accounts_all", "Account", file)
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE _sf_accounts AS
+           SELECT * EXCLUDE (created_at, _deleted, _modified), CAST(created_at AS VARCHAR) AS created_at
+           FROM _sf_accounts_all WHERE NOT _deleted"""
+    )
     return NativeRows("accounts", "_sf_accounts", {"account_id": "Id", "employees": "NumberOfEmployees", "lat": "BillingLatitude", "lon": "BillingLongitude", "owner_rep_id": "OwnerId", "created_at": "CreatedDate"})
 
 
