@@ -277,6 +277,14 @@ def analyse_frames(
         with _context(f"{where}, swept leads"):
             calibration = calibration_report(test["converted"], test_scores, bins=s.bins)
     else:
+        unscored = test.filter(pl.col("score").cast(pl.Float64).fill_nan(None).is_null())["lead_id"]
+        if unscored.len():
+            shown = ", ".join(unscored.head(5).to_list()) + (", ..." if unscored.len() > 5 else "")
+            raise InvalidArgument(
+                f"{where}: {unscored.len()} of the {test.height} swept leads have no score ({shown}): give every lead "
+                "a score in the export, or sweep the model's probabilities (--score model, score_source='model' in "
+                "Python)"
+            )
         with _context(f"{where}, the leads' score column"):
             test_scores = _checks.scores_array("scores", test["score"].cast(pl.Float64).fill_null(np.nan))
         open_scores = open_leads["score"].cast(pl.Float64).fill_null(np.nan).to_numpy()
