@@ -281,3 +281,23 @@ def test_a_time_limit_stop_names_the_limit_the_user_set(monkeypatch):
                                  SolverOptions(time_limit=30), relax=frozenset(), start=None)
     assert plan is None and outcome.status == "time_limit"
     assert outcome.message == "no feasible solution found within the time limit of 30 s (infeasibility not proven)"
+
+
+def test_with_no_band_and_no_distance_the_plan_says_nothing_decides_where_unowned_accounts_go():
+    import dataclasses
+
+    from crm_lab.territory.inputs import check_inputs
+    from crm_lab.territory.synthetic import random_territory
+
+    owned = random_territory(30, 4, seed=1)
+    current = owned.current_rep.copy()
+    current[:6] = None
+    data = dataclasses.replace(owned, current_rep=current)
+    note = ("no band and no distance: nothing decides which reps get the 6 account(s) without a current rep in the "
+            "plan, so the solver puts them anywhere (often all on one rep); switch on a band or distance to share "
+            "them out")
+    off = TerritorySettings(tolerance=math.inf, potential_tolerance=math.inf, distance_weight=0)
+    assert note in check_inputs(data, off)
+    assert f"  note: {note}" in plan_territories(data, off, SolverOptions(time_limit=5)).describe().splitlines()
+    assert note not in check_inputs(data, dataclasses.replace(off, tolerance=0.3))  # a band shares them out
+    assert note not in check_inputs(owned, off)  # every account has a rep of the plan

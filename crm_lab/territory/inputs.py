@@ -176,4 +176,12 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
             )
     if problems:
         raise MissingInputs(problems, data.company_id)
+    if not (workload_balanced(settings) or potential_balanced(settings) or distance_used(settings)):
+        unowned = data.current_index() < 0
+        if unowned.any():
+            notes.append(
+                f"no band and no distance: nothing decides which reps get the {int(unowned.sum())} account(s) without "
+                "a current rep in the plan, so the solver puts them anywhere (often all on one rep); switch on a band "
+                "or distance to share them out"
+            )
     return notes
