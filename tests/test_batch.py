@@ -80,6 +80,16 @@ def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, mess
     assert not (tmp_path / "reports").exists(), "nothing ran, nothing was written"
 
 
+def test_runs_a_killed_batch_left_running_count_as_interrupted():
+    from crm_lab.batch.run import _settled
+
+    previous = {"batch_id": "batch-1", "runs": [{"name": "a", "status": "ok", "error": None},
+                                                 {"name": "b", "status": "running", "error": None}]}
+    assert [(r["name"], r["status"], r["error"]) for r in _settled(previous)["runs"]] == [
+        ("a", "ok", None),
+        ("b", "interrupted", "its batch batch-1 ended before this run did (the batch process was killed)")]
+
+
 def test_a_failing_run_keeps_its_evidence_and_does_not_stop_the_others(tmp_path, db):
     spec = write_spec(tmp_path, [
         {"name": "tiny-{company}", "notebook": TINY, "matrix": {"company": ["c1", "c2"]}},
@@ -129,13 +139,18 @@ def tiny_batch(tmp_path_factory):
 
 
 def test_reports_are_self_contained_html_with_embedded_charts(tiny_batch):
-    _, db, result = tiny_batch
+    folder, db, result = tiny_batch
     html = Path(result.runs[0]["output_html"]).read_text(encoding="utf-8")
     assert html.count("<img alt=\"No description has been provided for this image\" class=\"\" src=\"data:image/png;base64,") == 1
     assert not re.findall(r"(?:src|href)=\"https?://", html), "a report must not load anything from the network"
     assert "from crm_lab" not in html, "code cells are hidden in reports"
     ledger = query(db, "SELECT status, input_fingerprint, crm_lab_version FROM report_runs")
     assert ledger[0][0] == "ok" and len(ledger[0][1]) == 64
+    # Written under temporary names, then moved into place: none is left, the notebook names its place.
+    notebook = Path(result.runs[0]["output_notebook"])
+    assert sorted(p.name for p in notebook.parent.iterdir() if p.is_file()) == ["tiny.html", "tiny.ipynb"]
+    assert json.loads(notebook.read_text())["metadata"]["papermill"]["output_path"] == str(notebook)
+    assert json.loads((folder / "reports" / "batch.json").read_text())["finished_at"]
 
 
 def test_an_analysts_open_session_never_makes_a_run_lose_its_results(tmp_path, db):
@@ -575,8 +590,16 @@ def test_a_stop_signal_stops_the_batch_its_workers_and_their_kernels_and_says_so
     from crm_lab.batch.run import _select
 
     spec = write_spec(tmp_path, [{"name": f"nap-{n}", "notebook": SLEEPY, "parameters": {"seconds": 300}} for n in (1, 2, 3)])
+    reports = tmp_path / "reports"
+    (reports / "nap-1").mkdir(parents=True)
+    (reports / "nap-1" / "nap-1.ipynb").write_text("an earlier batch's report")
     batch = _start_batch(spec, db, "--jobs", "2")
     started = _wait_for_kernels(batch, 2)
+    # While it runs, its runs are 'running' (none 'ok' before it ended), and papermill writes
+    # each notebook under a temporary name.
+    assert [r["status"] for r in read_manifest(reports)["runs"]] == ["running"] * 3
+    assert "test: 3 run(s), 0 failed, 3 running" in (reports / "index.html").read_text()
+    assert (reports / "nap-1" / ".nap-1.partial.ipynb").exists()
     batch.send_signal(signal.SIGTERM)
     out, err = batch.communicate(timeout=30)
     assert batch.returncode == 128 + signal.SIGTERM
@@ -588,7 +611,12 @@ def test_a_stop_signal_stops_the_batch_its_workers_and_their_kernels_and_says_so
         ("nap-1", "interrupted", "stopped by SIGTERM while it ran"), ("nap-2", "interrupted", "stopped by SIGTERM while it ran"),
         ("nap-3", "interrupted", "cancelled by SIGTERM before it started")]
     assert [r.name for r in _select(load_spec(spec), None, True, manifest)] == ["nap-1", "nap-2", "nap-3"]
-    assert not (tmp_path / "reports" / "nap-3").exists(), "a cancelled run never started"
+    assert not (reports / "nap-3").exists(), "a cancelled run never started"
+    # The stopped runs' half-written notebooks are gone; an earlier report is left as it was, unlisted.
+    assert sorted(p.name for p in reports.glob("nap-*/*")) == ["nap-1.ipynb"]
+    assert (reports / "nap-1" / "nap-1.ipynb").read_text() == "an earlier batch's report"
+    index = (reports / "index.html").read_text()
+    assert "test: 3 run(s), 0 failed, 3 interrupted" in index and "nap-1.ipynb" not in index
     assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'report_runs'") == [(0,)]
 
 

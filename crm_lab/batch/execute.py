@@ -3,6 +3,7 @@ process (a local pool or a Dask worker), one kernel per run."""
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import signal
@@ -48,12 +49,13 @@ class RunOutcome:
         return asdict(self)
 
 
-def unfinished_outcome(task: dict[str, Any], status: str, error: str) -> dict[str, Any]:
-    """The record of a run that did not end by itself (its worker died, the batch was stopped):
-    no output of its own."""
+def unfinished_outcome(task: dict[str, Any], status: str, error: str | None,
+                       started_at: str | None = None) -> dict[str, Any]:
+    """The record of a run that has not ended by itself: ``running`` (its batch is running it),
+    ``interrupted`` (the batch was stopped) or ``failed`` (its worker died); no output of its own."""
     return RunOutcome(
         name=task["name"], notebook=task["notebook"], parameters=task["parameters"], status=status,
-        started_at=datetime.now(timezone.utc).isoformat(), seconds=0.0, error=error,
+        started_at=started_at or datetime.now(timezone.utc).isoformat(), seconds=0.0, error=error,
         output_notebook=None, output_html=None, results_dir=None,
     ).to_dict()
 
@@ -97,6 +99,10 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     output_notebook = out / f"{name}.ipynb"
+    # Written under a temporary name and moved into place once the run has ended: a run stopped
+    # half-way never leaves a half-written report where a finished one is expected.
+    partial = partial_notebook(out, name)
+    partial.unlink(missing_ok=True)
     started_at = datetime.now(timezone.utc).isoformat()
     started = time.perf_counter()
     error = None
@@ -104,7 +110,7 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     try:
         papermill.execute_notebook(
             notebook,
-            str(output_notebook),
+            str(partial),
             parameters=parameters,
             kernel_name="python3",
             cwd=cwd,
@@ -121,7 +127,14 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     if watchdog.fired:
         error = f"timed out after {timeout_s} s"
     seconds = time.perf_counter() - started
-    html = _export_html(output_notebook) if output_notebook.exists() else None
+    html = written = None
+    if partial.exists():
+        try:
+            html = _put_in_place(partial, output_notebook)
+        except Exception as failure:  # an unreadable notebook: kept as the evidence, the run failed
+            os.replace(partial, output_notebook)
+            error = error or f"the report could not be written: {type(failure).__name__}: {failure}"
+        written = output_notebook
     results_dir = parameters.get("results_dir")
     return RunOutcome(
         name=name,
@@ -131,10 +144,27 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
         started_at=started_at,
         seconds=seconds,
         error=error,
-        output_notebook=str(output_notebook),
+        output_notebook=str(written) if written else None,
         output_html=str(html) if html else None,
         results_dir=results_dir if results_dir and Path(results_dir).exists() else None,
     )
+
+
+def partial_notebook(run_dir: Path, name: str) -> Path:
+    """Where a run's notebook is written while it runs (hidden; papermill wants an .ipynb name)."""
+    return Path(run_dir) / f".{name}.partial.ipynb"
+
+
+def _put_in_place(partial: Path, output_notebook: Path) -> Path:
+    """Move an ended run's notebook and its HTML into place, each written whole under a temporary
+    name first; the notebook's papermill metadata names its place. Returns the HTML's path."""
+    nb = nbformat.read(str(partial), as_version=4)
+    if "papermill" in nb.metadata:
+        nb.metadata.papermill["output_path"] = str(output_notebook)
+    html = _export_html(partial, output_notebook.with_suffix(".html"), nb=nb)
+    nbformat.write(nb, str(partial))
+    os.replace(partial, output_notebook)
+    return html
 
 
 class _Watchdog:
@@ -183,11 +213,12 @@ def kill_kernels() -> None:
             pass
 
 
-def _export_html(notebook_path: Path) -> Path:
+def _export_html(notebook_path: Path, target: Path | None = None, *, nb=None) -> Path:
     """HTML that shows everything offline: code hidden, charts as embedded images, widget views
     (which need a renderer from a CDN) replaced by a line saying where to use them, remote
-    scripts removed."""
-    nb = nbformat.read(str(notebook_path), as_version=4)
+    scripts removed. Written to ``target`` (default: beside the notebook) through a temporary
+    file; ``nb``: the notebook already read (it is not changed)."""
+    nb = nbformat.from_dict(copy.deepcopy(nb)) if nb is not None else nbformat.read(str(notebook_path), as_version=4)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for output in cell.get("outputs", []):
@@ -199,6 +230,8 @@ def _export_html(notebook_path: Path) -> Path:
                 data["text/plain"] = "(interactive controls: open the notebook in JupyterLab to use them)"
     exporter = HTMLExporter(exclude_input=True, embed_images=True)
     body, _ = exporter.from_notebook_node(nb)
-    target = notebook_path.with_suffix(".html")
-    target.write_text(REMOTE_TAG.sub("", body), encoding="utf-8")
+    target = target or notebook_path.with_suffix(".html")
+    temporary = target.with_name(f".{target.name}.partial")
+    temporary.write_text(REMOTE_TAG.sub("", body), encoding="utf-8")
+    os.replace(temporary, target)
     return target

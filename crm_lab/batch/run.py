@@ -6,6 +6,7 @@ import fnmatch
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from crm_lab import __version__
-from crm_lab.batch.execute import execute_run, unfinished_outcome
+from crm_lab.batch.execute import execute_run, partial_notebook, unfinished_outcome
 from crm_lab.batch.ledger import (
     PENDING, ingest, ledger_rows, prepare_results_dir, queue_pending, read_manifest, run_id_of, write_manifest,
 )
@@ -117,7 +118,7 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
                lock_timeout, scheduler_timeout) -> BatchResult:
     spec = load_spec(spec_path)
     out_dir = Path(output or spec.output).resolve()
-    previous = read_manifest(out_dir)
+    previous = _settled(read_manifest(out_dir))
     selected = _select(spec, only, retry_failed, previous)
     db_path = Path(db_path).resolve()
     with reading(db_path) as con:
@@ -130,48 +131,44 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
         batch_id = new_run_id(f"batch-{spec.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
         planned = [_with_batch_parameters(run, spec, db_path, out_dir, batch_id) for run in selected]
+        # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome, marked
+        # stale when the spec now gives them other parameters or the data changed since.
+        current = {run.name: _with_batch_parameters(run, spec, db_path, out_dir, batch_id)["parameters"] for run in spec.runs}
+        rerun = {p["name"] for p in planned}
+        kept = [
+            {**r, "stale": _stale_reason(r, current[r["name"]], fingerprint)}
+            for r in (previous or {}).get("runs", [])
+            if r["name"] in current and r["name"] not in rerun
+        ]
+        record = _BatchRecord(out_dir, {
+            "pipeline": spec.name,
+            "spec": str(spec.path),
+            "batch_id": batch_id,
+            "started_at": datetime.now(timezone.utc).isoformat(),
+            "finished_at": None,
+            "db_path": str(db_path),
+            "input_fingerprint": fingerprint,
+            "crm_lab_version": __version__,
+        }, kept, planned)
+        record.write()  # every run of this batch 'running' until it ends: a killed batch leaves no 'ok'
         for plan in planned:
             if "results_dir" in plan["parameters"]:
                 prepare_results_dir(out_dir, plan["parameters"]["results_dir"], run_id_of(batch_id, plan["name"]),
                                     batch_id=batch_id, run_name=plan["name"], pipeline=spec.name)
-        done = _execute(planned, jobs, client, stop)
+        done = _execute(planned, jobs, client, stop, started=record.started, finished=record.ended)
     finally:
         if client is not None:
             client.close()
-    outcomes = list(done.outcomes)
-    if stop and (done.running or done.queued):
-        by_name = {p["name"]: p for p in planned}
-        outcomes += [unfinished_outcome(by_name[name], "interrupted", f"stopped by {stop.name} while it ran")
-                     for name in done.running]
-        outcomes += [unfinished_outcome(by_name[name], "interrupted", f"cancelled by {stop.name} before it started")
-                     for name in done.queued]
-    outcomes.sort(key=lambda o: o["name"])
-    for outcome in outcomes:
-        outcome["batch_id"] = batch_id
-        outcome["input_fingerprint"] = fingerprint
-    # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome, marked
-    # stale when the spec now gives them other parameters or the data changed since.
-    rerun = {o["name"] for o in outcomes}
-    current = {run.name: _with_batch_parameters(run, spec, db_path, out_dir, batch_id)["parameters"] for run in spec.runs}
-    kept = [
-        {**r, "stale": _stale_reason(r, current[r["name"]], fingerprint)}
-        for r in (previous or {}).get("runs", [])
-        if r["name"] in current and r["name"] not in rerun
-    ]
-    manifest = {
-        "pipeline": spec.name,
-        "spec": str(spec.path),
-        "batch_id": batch_id,
-        "finished_at": datetime.now(timezone.utc).isoformat(),
-        "db_path": str(db_path),
-        "input_fingerprint": fingerprint,
-        "crm_lab_version": __version__,
-        "runs": kept + outcomes,
-    }
-    write_manifest(out_dir, manifest)
-    index = write_index(out_dir, manifest)
+    interrupted = stop and (done.running or done.queued)
+    if interrupted:
+        for name in done.running:
+            record.interrupted(name, f"stopped by {stop.name} while it ran")
+        for name in done.queued:
+            record.interrupted(name, f"cancelled by {stop.name} before it started")
+    manifest = record.finish()
+    index = out_dir / "index.html"
     rows = ledger_rows(manifest, batch_id)
-    if stop and (done.running or done.queued):
+    if interrupted:
         # No database work on the way out (a busy database would hold the stop up): the ended
         # runs' ledger waits on disk for the next batch or --ingest.
         kept_note = ""
@@ -186,8 +183,65 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
                              f"rerun the others with --retry-failed")
     note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
     if stop:
-        raise _stopped(stop, f" as the batch ended: its {len(outcomes)} run(s) had ended and were recorded; index: {index}")
+        raise _stopped(stop, f" as the batch ended: its {len(planned)} run(s) had ended and were recorded; index: {index}")
     return BatchResult(batch_id, index, manifest["runs"], note)
+
+
+class _BatchRecord:
+    """``batch.json`` and ``index.html`` as the batch goes: rewritten (whole, atomically) when it
+    starts, with each of its runs ``running``, and again as each run ends (``ok`` or ``failed``)
+    or is stopped (``interrupted``); ``finished_at`` is set at the end."""
+
+    def __init__(self, out_dir: Path, head: dict[str, Any], kept: list[dict[str, Any]], planned: list[dict[str, Any]]):
+        self.out_dir = out_dir
+        self.head = head
+        self.kept = kept
+        self.planned = {p["name"]: p for p in planned}
+        self.runs = {name: self._stamped(unfinished_outcome(p, "running", None, started_at=head["started_at"]))
+                     for name, p in self.planned.items()}
+
+    def _stamped(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        return {**outcome, "batch_id": self.head["batch_id"], "input_fingerprint": self.head["input_fingerprint"]}
+
+    def manifest(self) -> dict[str, Any]:
+        return {**self.head, "runs": self.kept + [self.runs[name] for name in sorted(self.runs)]}
+
+    def write(self) -> dict[str, Any]:
+        manifest = self.manifest()
+        write_manifest(self.out_dir, manifest)
+        write_index(self.out_dir, manifest)
+        return manifest
+
+    def started(self, name: str) -> None:
+        self.runs[name]["started_at"] = datetime.now(timezone.utc).isoformat()
+        self.write()
+
+    def ended(self, outcome: dict[str, Any]) -> None:
+        self.runs[outcome["name"]] = self._stamped(outcome)
+        self.write()
+
+    def interrupted(self, name: str, why: str) -> None:
+        """A run the stop cut short: its half-written notebook is removed (an earlier batch's
+        report, if any, stays in place, unlisted)."""
+        started_at = self.runs[name]["started_at"]
+        self.runs[name] = self._stamped(unfinished_outcome(self.planned[name], "interrupted", why, started_at=started_at))
+        partial = partial_notebook(Path(self.planned[name]["run_dir"]), name)
+        partial.unlink(missing_ok=True)
+
+    def finish(self) -> dict[str, Any]:
+        self.head["finished_at"] = datetime.now(timezone.utc).isoformat()
+        return self.write()
+
+
+def _settled(previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An earlier manifest whose batch died without recording its end (killed, machine lost):
+    its runs still marked ``running`` were interrupted, and --retry-failed reruns them."""
+    if previous is None:
+        return None
+    runs = [{**run, "status": "interrupted",
+             "error": f"its batch {previous['batch_id']} ended before this run did (the batch process was killed)"}
+            if run["status"] == "running" else run for run in previous["runs"]]
+    return {**previous, "runs": runs}
 
 
 def _stopped(stop: StopRequest, what: str) -> Stopped:
@@ -271,26 +325,33 @@ def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_
     }
 
 
-def _execute(planned: list[dict[str, Any]], jobs: int, client, stop: StopRequest) -> PoolOutcome:
+def _execute(planned: list[dict[str, Any]], jobs: int, client, stop: StopRequest, *,
+             started: Callable[[str], None], finished: Callable[[dict[str, Any]], None]) -> PoolOutcome:
     """Run the planned notebooks on ``client`` (a Dask client) or else the local process pool,
-    until they have all ended or ``stop`` is set."""
+    until they have all ended or ``stop`` is set; ``started(name)`` when a worker starts a run
+    (local pool only), ``finished(outcome)`` as each ends."""
     if not planned:
         return PoolOutcome()
     progress = _Progress(len(planned))
+
+    def ended(outcome: dict[str, Any]) -> None:
+        finished(progress.done(outcome))
+
     try:
         if client is None:
             pool = WorkerPool(min(jobs, len(planned)))
             try:
-                return pool.run(planned, should_stop=lambda: bool(stop), finished=progress.done)
+                return pool.run(planned, should_stop=lambda: bool(stop), started=started, finished=ended)
             except BaseException:
                 pool.stop()  # no worker outlives the batch, whatever stopped it
                 raise
-        return _execute_on_dask(planned, client, stop, progress)
+        return _execute_on_dask(planned, client, stop, ended)
     finally:
         progress.close()
 
 
-def _execute_on_dask(planned: list[dict[str, Any]], client, stop: StopRequest, progress: _Progress) -> PoolOutcome:
+def _execute_on_dask(planned: list[dict[str, Any]], client, stop: StopRequest,
+                     ended: Callable[[dict[str, Any]], None]) -> PoolOutcome:
     futures = {client.submit(execute_run, pure=False, key=f"crm-lab-{p['name']}-{os.getpid()}", **p): p for p in planned}
     pending = set(futures)
     result = PoolOutcome()
@@ -307,7 +368,8 @@ def _execute_on_dask(planned: list[dict[str, Any]], client, stop: StopRequest, p
                 outcome = future.result().to_dict()
             except Exception as error:  # a lost worker: the run failed, the others go on
                 outcome = unfinished_outcome(futures[future], "failed", f"{type(error).__name__}: {error}")
-            result.outcomes.append(progress.done(outcome))
+            result.outcomes.append(outcome)
+            ended(outcome)
         time.sleep(0.2)
     return result
 
