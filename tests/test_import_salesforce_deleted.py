@@ -41,3 +41,22 @@ def test_a_deleted_account_of_a_first_import_has_no_row(tmp_path):
     import_export(db, folder, fmt="salesforce")
     assert fetch(db, "SELECT account_id FROM accounts") == [("001X",)]
     assert fetch(db, "SELECT event_type FROM events WHERE aggregate_id = '001Y' ORDER BY order_key") == [("created",), ("deleted",)]
+
+
+def test_the_summary_adds_up_each_files_rows_with_the_deleted_ones(tmp_path):
+    files = dict(SALESFORCE)
+    files["Opportunity.csv"] = files["Opportunity.csv"].replace("Loss_Reason__c,CreatedDate", "Loss_Reason__c,CreatedDate,IsDeleted,LastModifiedDate")
+    files["Opportunity.csv"] = files["Opportunity.csv"].replace("2024-03-01T10:15:00.000Z", "2024-03-01T10:15:00.000Z,false,2024-03-20T16:00:00Z")
+    files["Opportunity.csv"] = files["Opportunity.csv"].replace("2024-03-05T08:00:00.000+0000", "2024-03-05T08:00:00.000+0000,true,2024-05-01T00:00:00Z")
+    folder = write_export(tmp_path / "northwind", {**files, "Account.csv": ACCOUNTS.format(deleted="true")})
+    report = import_export(tmp_path / "crm.duckdb", folder, fmt="salesforce")
+    lines = report.summary().splitlines()
+    # 2 opportunities, 2 accounts, 5 tasks (one deleted): the files' data lines, counted by hand.
+    assert f"  {folder / 'Opportunity.csv'}: 2 rows = 1 read + 1 deleted (IsDeleted true: not in deals; each ends with a deleted event)" in lines
+    assert f"  {folder / 'Account.csv'}: 2 rows = 1 read + 1 deleted (IsDeleted true: not in accounts; each ends with a deleted event)" in lines
+    assert f"  {folder / 'Task.csv'}: 5 rows = 4 read + 1 deleted (IsDeleted true: not in activities; each ends with a deleted event)" in lines
+    read = {(f.file, f.table): f.rows_read for f in report.files}
+    assert (read[str(folder / "Opportunity.csv"), "deals"], read[str(folder / "Account.csv"), "accounts"],
+            read[str(folder / "Task.csv"), "activities"]) == (1, 1, 4)  # the loader's own count: the same
+    # Files without a deleted (or open) row have no such line.
+    assert not any(line.startswith(f"  {folder / 'Lead.csv'}:") for line in lines)

@@ -236,7 +236,7 @@ def _accounts(con, account: ExportTable, t) -> NativeRows:
     # A deleted account (IsDeleted true, in an export that includes them) ends at its last
     # modification, as deleted opportunities, leads and activities do: absent from the
     # accounts table and from accounts_current, so no territory plan assigns it.
-    _add_deletions(con, "account", "_sf_accounts_all", "Account", file)
+    _add_deletions(con, "account", "_sf_accounts_all", "Account", file, account, "accounts")
     con.execute(
         """CREATE OR REPLACE TEMP TABLE _sf_accounts AS
            SELECT * EXCLUDE (created_at, _deleted, _modified), CAST(created_at AS VARCHAR) AS created_at
@@ -271,14 +271,30 @@ def _value_at_creation(fields_table: str, record_id: str, native: str, current: 
     return f"CASE WHEN EXISTS (SELECT 1 {rows}) THEN (SELECT arg_min_null(OldValue, (_at, _line)) {rows}) ELSE {current} END"
 
 
-def _add_deletions(con, aggregate: str, records: str, sobject: str, file: str) -> None:
+def _add_deletions(con, aggregate: str, records: str, sobject: str, file: str, export: ExportTable, table: str,
+                   open_tasks: int = 0) -> None:
     """A ``deleted`` event for each record flagged IsDeleted, at its last modification (never
-    before its creation)."""
+    before its creation); the summary says how the file's rows add up."""
     add_changes(
         con, aggregate, f"{records} r", {"_deleted": "'true'"}, where="r._deleted",
         aggregate_id=f"r.{aggregate}_id", occurred_at="greatest(r._modified, r.created_at)", rank="9", actor_id="NULL",
         event_id=f"'sf-{sobject}-' || r.{aggregate}_id || ':deleted'", _file=file, _line="r._line",
     )  # fmt: skip
+    _note_rows(con, export, table, records, open_tasks)
+
+
+def _note_rows(con, export: ExportTable, table: str, records: str, open_tasks: int = 0) -> None:
+    """A line for the summary when rows of the file are not read into ``table``: rows = read
+    (the loader's count for the file and table, rejected rows included) + deleted + open."""
+    total, deleted = con.sql(f"SELECT (SELECT count(*) FROM {export.table}), (SELECT count(*) FROM {records} WHERE _deleted)").fetchall()[0]
+    if not deleted and not open_tasks:
+        return
+    parts = [f"{total - deleted - open_tasks} read"]
+    if deleted:
+        parts.append(f"{deleted} deleted (IsDeleted true: not in {table}; each ends with a deleted event)")
+    if open_tasks:
+        parts.append(f"{open_tasks} open (IsClosed false: not imported; each counts once it is done)")
+    note(con, f"{export.path}: {total} rows = {' + '.join(parts)}")
 
 
 def _deals(con, opp, history, field_history, user, account, home, rates, mapping: Mapping, t) -> NativeRows:
@@ -353,7 +369,7 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
             aggregate_id="d.deal_id", occurred_at=last_change, rank="3", actor_id="d.owner_rep_id",
             event_id="'sf-Opportunity-' || d.deal_id || ':lost_reason'", _file=opp_file, _line="d._line",
         )  # fmt: skip
-    _add_deletions(con, "deal", "_sf_deals_all", "Opportunity", opp_file)
+    _add_deletions(con, "deal", "_sf_deals_all", "Opportunity", opp_file, opp, "deals")
     last_close = f"(SELECT max(occurred_at) FROM {changes_table('deal')} c WHERE c.aggregate_id = d.deal_id AND c.field = 'stage')"
     return deal_rows(
         con, "(SELECT * FROM _sf_deals_all WHERE NOT _deleted)", last_close,
@@ -424,7 +440,7 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
         where="l._converted", aggregate_id="l.lead_id", occurred_at="l.converted_at", rank="2", actor_id="l.owner_rep_id",
         event_id="'sf-Lead-' || l.lead_id || ':converted'", _file=lead_file, _line="l._line",
     )  # fmt: skip
-    _add_deletions(con, "lead", "_sf_leads_timed", "Lead", lead_file)
+    _add_deletions(con, "lead", "_sf_leads_timed", "Lead", lead_file, lead, "leads")
     return lead_rows(
         con, "(SELECT * FROM _sf_leads_timed WHERE NOT _deleted)",
         {"lead_id": "Id", "account_id": "ConvertedAccountId", "owner_rep_id": "OwnerId", "source": "LeadSource",
@@ -455,6 +471,7 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
     a contact a lead was converted into (Lead.ConvertedContactId) stands for that lead up to
     its conversion, as Salesforce moves a lead's activities to its contact when it converts."""
     objects: dict[str, _ActivityObject] = {}
+    open_tasks = 0
     if task is not None:
         subtype, kind = f"nullif(trim({task.column('TaskSubtype')}), '')", f"nullif(trim({task.column('Type')}), '')"
         # TaskSubtype says how it was logged; the generic 'Task' defers to the user's Type.
@@ -471,8 +488,6 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
         # A cadence schedules calls and emails weeks ahead: counted as engagement, an open Task
         # would credit a lead with contact it never had. It is imported once it is done.
         open_tasks = con.sql(f"SELECT count(*) FROM {task.table} WHERE NOT ({objects['Task'].done})").fetchall()[0][0]
-        if open_tasks:
-            note(con, f"{task.path}: {open_tasks} open Task(s) (IsClosed false) not imported; each counts once it is done")
     if event is not None:
         start = f"coalesce({t(event, 'ActivityDateTime')}, {t(event, 'StartDateTime')}, CAST({t(event, 'ActivityDate', True)} AS TIMESTAMPTZ), {t(event, 'CreatedDate')})"
         objects["Event"] = _ActivityObject(
@@ -535,7 +550,7 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
             aggregate_id="a.activity_id", occurred_at="a.created_at", rank="0", actor_id="a.owner_rep_id",
             event_id=f"'sf-{sobject}-' || a.activity_id", _file=file, _line="a._line",
         )  # fmt: skip
-        _add_deletions(con, "activity", records, sobject, file)
+        _add_deletions(con, "activity", records, sobject, file, export, "activities", open_tasks if sobject == "Task" else 0)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sf_{sobject.lower()}_rows AS
                 SELECT company_id, activity_id, activity_type, owner_rep_id, account_id, lead_id, deal_id,
