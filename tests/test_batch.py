@@ -654,3 +654,27 @@ def test_stop_signals_are_taken_after_polars_replaced_the_sigint_handler():
     assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
     stopped = Stopped(signal.SIGHUP, "stopped")
     assert isinstance(stopped, SystemExit) and stopped.code == 129
+
+
+def test_each_run_records_the_data_it_read_and_the_batch_says_when_they_differ(tmp_path, db):
+    """A replay mid-batch (here during the first run): that run read data that changed under it,
+    the next read the new data; the ledger says so per run, the summary and index flag the batch."""
+    from crm_lab.db import reading
+    from crm_lab.runs import input_fingerprint
+
+    with reading(db) as con:
+        old = input_fingerprint(con)
+    spec = write_spec(tmp_path, [{"name": "a-replayed", "notebook": "tests/notebooks/replays_mid_run.ipynb"},
+                                 {"name": "b-after", "notebook": SLEEPY}])
+    result = run_batch(spec, db, jobs=1)  # one worker: b runs after a
+    with reading(db) as con:
+        new = input_fingerprint(con)
+    assert new != old
+    assert query(db, "SELECT run_name, status, input_fingerprint FROM report_runs ORDER BY 1") == [
+        ("a-replayed", "ok", None), ("b-after", "ok", new)]
+    [replayed] = [r for r in result.runs if r["name"] == "a-replayed"]
+    assert replayed["data_note"] == (f"the data changed while it ran (a load or replay): {old[:12]} before, {new[:12]} after")
+    warning = ("warning: the runs of this batch read different data (a load or replay ran during it): "
+               f"data {new[:12]}: b-after; data changed while running: a-replayed; rerun the batch once the data has settled")
+    assert result.data_warning == warning and warning in result.summary()
+    assert warning in (tmp_path / "reports" / "index.html").read_text()

@@ -44,6 +44,12 @@ class RunOutcome:
     output_notebook: str
     output_html: str | None
     results_dir: str | None
+    # The data the run read (crm_lab.runs.input_fingerprint): its results' own fingerprint when
+    # they carry one, else the database's, checked before and after the run; None when the data
+    # changed while it ran (or could not be read), and then data_note says why.
+    input_fingerprint: str | None = None
+    data_note: str | None = None
+    data_changed: bool = False  # the data changed while it ran
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,7 +98,8 @@ class LocalKernelManager(AsyncKernelManager):
         await super()._async_interrupt_kernel()
 
 
-def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str) -> RunOutcome:
+def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str,
+                db_path: str | None = None) -> RunOutcome:
     """Execute one notebook into ``run_dir`` (``<name>.ipynb`` and ``<name>.html``). A failure
     keeps its evidence: papermill writes the executed notebook with the error at the top, and the
     HTML shows it too. Never raises for a notebook's own failure."""
@@ -103,6 +110,7 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     # half-way never leaves a half-written report where a finished one is expected.
     partial = partial_notebook(out, name)
     partial.unlink(missing_ok=True)
+    before = _fingerprint(db_path)
     started_at = datetime.now(timezone.utc).isoformat()
     started = time.perf_counter()
     error = None
@@ -127,6 +135,7 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     if watchdog.fired:
         error = f"timed out after {timeout_s} s"
     seconds = time.perf_counter() - started
+    after = _fingerprint(db_path)
     html = written = None
     if partial.exists():
         try:
@@ -136,6 +145,9 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
             error = error or f"the report could not be written: {type(failure).__name__}: {failure}"
         written = output_notebook
     results_dir = parameters.get("results_dir")
+    if results_dir and not Path(results_dir).exists():
+        results_dir = None
+    fingerprint, data_note, data_changed = _data_read(db_path, before, after, results_dir)
     return RunOutcome(
         name=name,
         notebook=notebook,
@@ -146,8 +158,68 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
         error=error,
         output_notebook=str(written) if written else None,
         output_html=str(html) if html else None,
-        results_dir=results_dir if results_dir and Path(results_dir).exists() else None,
+        results_dir=results_dir,
+        input_fingerprint=fingerprint,
+        data_note=data_note,
+        data_changed=data_changed,
     )
+
+
+def _fingerprint(db_path: str | None) -> str | None:
+    """The input fingerprint of the database now (None when there is none to read)."""
+    if not db_path:
+        return None
+    from crm_lab.db import reading
+    from crm_lab.errors import CrmLabError
+    from crm_lab.runs import input_fingerprint
+
+    try:
+        with reading(db_path) as con:
+            return input_fingerprint(con)
+    except CrmLabError:  # missing, locked by a writer past the timeout: the run says so itself
+        return None
+
+
+def _data_read(db_path: str | None, before: str | None, after: str | None,
+               results_dir: str | None) -> tuple[str | None, str | None, bool]:
+    """The fingerprint of the data a run read, a note when that is not the whole story, and
+    whether the data changed while it ran. The notebook's own read wins: result files that carry
+    ``input_fingerprint`` (forecast, lead sweep and territory plan records) say what it read;
+    else the database's fingerprints before and after the run must agree."""
+    own = _results_fingerprints(results_dir)
+    changed = bool(db_path) and before != after
+    moved = (f"the data changed while it ran (a load or replay): {before[:12] if before else 'unreadable'} "
+             f"before, {after[:12] if after else 'unreadable'} after")
+    if len(own) > 1:
+        return None, f"its results read different data ({', '.join(sorted(f[:12] for f in own))})", True
+    if own:
+        fingerprint = own.pop()
+        return fingerprint, f"{moved}; its stored results read {fingerprint[:12]}" if changed else None, changed
+    if not db_path:
+        return None, None, False
+    if changed:
+        return None, moved, True
+    if before is None:
+        return None, f"the database {db_path} could not be read to fingerprint its data", False
+    return before, None, False
+
+
+def _results_fingerprints(results_dir: str | None) -> set[str]:
+    if not results_dir:
+        return set()
+    import duckdb
+
+    found: set[str] = set()
+    with duckdb.connect() as con:
+        for parquet in sorted(Path(results_dir).glob("*.parquet")):
+            try:
+                names = {n for (n,) in con.execute("SELECT name FROM parquet_schema(?)", [str(parquet)]).fetchall()}
+                if "input_fingerprint" in names:
+                    found |= {f for (f,) in con.execute("SELECT DISTINCT input_fingerprint FROM read_parquet(?) "
+                                                         "WHERE input_fingerprint IS NOT NULL", [str(parquet)]).fetchall()}
+            except duckdb.Error:  # a file a failed run left half-written: the database's check stands
+                continue
+    return found
 
 
 def partial_notebook(run_dir: Path, name: str) -> Path:

@@ -66,7 +66,8 @@ def ledger_rows(manifest: dict[str, Any], batch_id: str) -> list[dict[str, Any]]
             "output_notebook": run["output_notebook"],
             "output_html": run["output_html"],
             "results_dir": run.get("results_dir"),
-            "input_fingerprint": manifest["input_fingerprint"],
+            # The data this run read (None: it changed while the run ran), else the batch's at its start.
+            "input_fingerprint": run.get("input_fingerprint", manifest["input_fingerprint"]),
             "crm_lab_version": manifest["crm_lab_version"],
         }
         for run in manifest["runs"]

@@ -32,6 +32,8 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
             if run.get(key):
                 links.append(f'<a href="{html.escape(os.path.relpath(run[key], out_dir))}">{label}</a>')
         error = f"<br><code>{html.escape(run['error'])}</code>" if run.get("error") else ""
+        if run.get("data_note"):
+            error += f'<br><span class="stale">{html.escape(run["data_note"])}</span>'
         if run.get("stale"):
             error += (f'<br><span class="stale">stale: {html.escape(run["stale"])}; '
                       f"run it again with <code>--only {html.escape(run['name'])}</code></span>")
@@ -54,6 +56,7 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
         title += f", {count} {status}" if count else ""
     stale = sum(bool(run.get("stale")) for run in manifest["runs"])
     title += f", {stale} stale" if stale else ""
+    warning = f'\n<p class="failed">{html.escape(manifest["data_warning"])}</p>' if manifest.get("data_warning") else ""
     running = "" if manifest.get("finished_at", True) else " (running: this page is rewritten as runs end)"
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
@@ -61,7 +64,7 @@ def write_index(out_dir: Path, manifest: dict[str, Any]) -> Path:
 <h1>{html.escape(title)}</h1>
 <p>Batch {html.escape(manifest['batch_id'])}{running}, crm_lab {html.escape(manifest['crm_lab_version'])},
 input fingerprint <code>{html.escape(manifest['input_fingerprint'][:16])}</code>, database
-<code>{html.escape(str(manifest['db_path']))}</code>.</p>
+<code>{html.escape(str(manifest['db_path']))}</code>.</p>{warning}
 <table>
 <tr><th>run</th><th>status</th><th>duration</th><th>parameters</th><th>notebook</th><th>output</th></tr>
 {''.join(rows)}

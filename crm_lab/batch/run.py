@@ -42,6 +42,7 @@ class BatchResult:
     index: Path
     runs: list[dict[str, Any]]
     ledger_note: str
+    data_warning: str | None = None  # the runs read different data (see data_warning)
 
     @property
     def failed(self) -> list[str]:
@@ -57,6 +58,8 @@ class BatchResult:
             lines.append(f"failed: {', '.join(self.failed)} (rerun them alone with --retry-failed)")
         if self.stale:
             lines.append(f"stale (kept from an earlier batch): {', '.join(self.stale)} (rerun them with --only)")
+        if self.data_warning:
+            lines.append(self.data_warning)
         lines.append(f"index: {self.index}")
         return "\n".join(lines)
 
@@ -184,7 +187,7 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
     note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
     if stop:
         raise _stopped(stop, f" as the batch ended: its {len(planned)} run(s) had ended and were recorded; index: {index}")
-    return BatchResult(batch_id, index, manifest["runs"], note)
+    return BatchResult(batch_id, index, manifest["runs"], note, manifest["data_warning"])
 
 
 class _BatchRecord:
@@ -201,7 +204,11 @@ class _BatchRecord:
                      for name, p in self.planned.items()}
 
     def _stamped(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        return {**outcome, "batch_id": self.head["batch_id"], "input_fingerprint": self.head["input_fingerprint"]}
+        stamped = {**outcome, "batch_id": self.head["batch_id"]}
+        if outcome["status"] in ("running", "interrupted") or "input_fingerprint" not in outcome:
+            # A run that read nothing to the end: the batch's fingerprint, as for every run before.
+            stamped["input_fingerprint"] = self.head["input_fingerprint"]
+        return stamped
 
     def manifest(self) -> dict[str, Any]:
         return {**self.head, "runs": self.kept + [self.runs[name] for name in sorted(self.runs)]}
@@ -230,7 +237,26 @@ class _BatchRecord:
 
     def finish(self) -> dict[str, Any]:
         self.head["finished_at"] = datetime.now(timezone.utc).isoformat()
+        self.head["data_warning"] = data_warning(list(self.runs.values()))
         return self.write()
+
+
+def data_warning(runs: list[dict[str, Any]]) -> str | None:
+    """A line when the ended runs of one batch did not all read the same data (a load or replay
+    ran during the batch), naming which run read what; None when they agree."""
+    ended = [run for run in runs if run["status"] in ("ok", "failed")]
+    read: dict[str, list[str]] = {}
+    for run in ended:
+        if run.get("input_fingerprint") and not run.get("data_changed"):
+            read.setdefault(run["input_fingerprint"], []).append(run["name"])
+    changed = sorted(run["name"] for run in ended if run.get("data_changed"))
+    if len(read) <= 1 and not changed:
+        return None
+    parts = [f"data {fingerprint[:12]}: {', '.join(sorted(names))}" for fingerprint, names in read.items()]
+    if changed:
+        parts.append(f"data changed while running: {', '.join(changed)}")
+    return ("warning: the runs of this batch read different data (a load or replay ran during it): "
+            f"{'; '.join(parts)}; rerun the batch once the data has settled")
 
 
 def _settled(previous: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -287,6 +313,8 @@ def _stale_reason(record: dict[str, Any], parameters: dict[str, Any], fingerprin
                      if name != "results_dir" and before.get(name) != parameters.get(name))
     if changed:
         return f"the spec gives this run other parameters now ({', '.join(changed)})"
+    if record.get("data_changed"):
+        return "the data changed while it ran"
     if record.get("input_fingerprint", fingerprint) != fingerprint:
         return "the database's data changed since it ran"
     return None
@@ -322,6 +350,7 @@ def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_
         "run_dir": str(run_dir),
         "timeout_s": run.timeout_s,
         "cwd": str(Path.cwd()),
+        "db_path": str(db_path),  # whose data the run's fingerprint checks
     }
 
 
