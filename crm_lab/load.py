@@ -289,7 +289,8 @@ def _load_file(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile) ->
         counts = ingest(con, load_id, "_checked")
         report.rows_loaded, report.events_duplicate, report.events_quarantined = counts.new, counts.duplicate, counts.quarantined
     else:
-        report.rows_loaded, report.rows_unchanged = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns])
+        report.rows_loaded, report.rows_unchanged = _upsert(con, load_id, item, spec.key, [c.name for c in spec.columns],
+                                                            set(source_names))
     con.execute("DROP TABLE _checked")
     report.rows_rejected = con.sql(
         # An importer may feed several tables from one export file: count this table's rejects only.
@@ -310,11 +311,14 @@ def _name_export_fields(con: duckdb.DuckDBPyConnection, load_id: int, inputs: li
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: tuple[str, ...],
-            columns: list[str]) -> tuple[int, int]:
+            columns: list[str], carried: set[str]) -> tuple[int, int]:
     """Replace rows with the same key, from the valid rows of ``_checked``; within one file a
     repeated key is a reject naming the first line, so which row wins never depends on the order
-    DuckDB happens to read in. Returns the rows written and how many of them were already stored
-    exactly so (a reload of the same file writes every row and changes none)."""
+    DuckDB happens to read in. A column the file does not have (not in ``carried``) keeps the
+    stored row's value: a file of ``account_id, workload_hours`` sets the workload and clears
+    nothing, and an import whose export has no such column leaves what another load set.
+    Returns the rows written and how many of them were already stored exactly so (a reload of
+    the same file writes every row and changes none)."""
     partition = ", ".join(quote_ident(k) for k in key)
     valid = "SELECT * FROM _checked WHERE len(_errors) = 0"
     repeats = con.sql(f"SELECT count(*) <> count(DISTINCT hash({partition})) FROM ({valid})").fetchall()[0][0]
@@ -340,15 +344,24 @@ def _upsert(con: duckdb.DuckDBPyConnection, load_id: int, item: InputFile, key: 
     column_list = ", ".join(quote_ident(c) for c in columns)
     unchanged = 0
     if con.sql(f"SELECT count(*) FROM {target}").fetchall()[0][0]:
+        match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
+        kept = [c for c in columns if c not in carried and c not in key]
+        if kept:
+            # One join, and only for a file that lacks some of the table's columns.
+            stored = ", ".join(f"{target}.{quote_ident(c)} AS {quote_ident(c)}" for c in kept)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _kept AS SELECT k.* REPLACE ({stored}) FROM ({rows}) k LEFT JOIN {target} ON {match}"
+            )
+            rows = "SELECT * FROM _kept"
         # Set semantics: NULLs compare equal, and the rows are unique by key on both sides.
         unchanged = con.sql(
             f"SELECT count(*) FROM (SELECT {column_list} FROM ({rows}) INTERSECT SELECT {column_list} FROM {target})"
         ).fetchall()[0][0]
-        match = " AND ".join(f"{target}.{quote_ident(k)} = k.{quote_ident(k)}" for k in key)
         con.execute(f"DELETE FROM {target} USING ({rows}) k WHERE {match}")
     con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM ({rows}) ORDER BY _line")
     loaded = con.sql(f"SELECT count(*) FROM ({rows})").fetchall()[0][0]
     con.execute("DROP TABLE IF EXISTS _keyed")
+    con.execute("DROP TABLE IF EXISTS _kept")
     return loaded, unchanged
 
 

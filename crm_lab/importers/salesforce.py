@@ -208,10 +208,24 @@ def _reps(con, user: ExportTable, t) -> NativeRows:
             SELECT getvariable('import_company') AS company_id, {user.column('Id')} AS rep_id, {name} AS name,
                    {user.column('Email')} AS email, {user.column('Department')} AS team, {user.column('Title')} AS role,
                    CAST(CAST({t(user, 'CreatedDate')} AS DATE) AS VARCHAR) AS hired_at, {user.column('IsActive')} AS is_active,
+                   {user.column('Latitude')} AS home_lat, {user.column('Longitude')} AS home_lon,
                    {quote_literal(str(user.path))} AS _file, _line
             FROM {user.table}"""
     )
-    return NativeRows("reps", "_sf_reps", {"rep_id": "Id", "email": "Email", "team": "Department", "role": "Title", "hired_at": "CreatedDate", "is_active": "IsActive"})
+    _drop_fields_not_exported(con, "_sf_reps", user, {"name": ("Name", "FirstName", "LastName"), "email": ("Email",),
+                              "team": ("Department",), "role": ("Title",), "hired_at": ("CreatedDate",), "is_active": ("IsActive",),
+                              "home_lat": ("Latitude",), "home_lon": ("Longitude",)})  # fmt: skip
+    return NativeRows("reps", "_sf_reps", {"rep_id": "Id", "email": "Email", "team": "Department", "role": "Title", "hired_at": "CreatedDate",
+                                           "is_active": "IsActive", "home_lat": "Latitude", "home_lon": "Longitude"})  # fmt: skip
+
+
+def _drop_fields_not_exported(con, work_table: str, export: ExportTable, fields: dict[str, tuple[str, ...]]) -> None:
+    """Leave out of ``work_table`` each native column none of whose export fields the file has:
+    the loader then keeps the stored row's value (set by a native load of, say, reps'
+    capacity_hours, or by an older export that had the field) instead of clearing it."""
+    for column, names in fields.items():
+        if not any(export.has(name) for name in names):
+            con.execute(f"ALTER TABLE {work_table} DROP COLUMN {column}")
 
 
 def _accounts(con, account: ExportTable, t) -> NativeRows:
@@ -242,6 +256,9 @@ def _accounts(con, account: ExportTable, t) -> NativeRows:
            SELECT * EXCLUDE (created_at, _deleted, _modified), CAST(created_at AS VARCHAR) AS created_at
            FROM _sf_accounts_all WHERE NOT _deleted"""
     )
+    _drop_fields_not_exported(con, "_sf_accounts", account, {"name": ("Name",), "industry": ("Industry",),
+                              "employees": ("NumberOfEmployees",), "lat": ("BillingLatitude",), "lon": ("BillingLongitude",),
+                              "owner_rep_id": ("OwnerId",), "created_at": ("CreatedDate",)})  # fmt: skip
     return NativeRows("accounts", "_sf_accounts", {"account_id": "Id", "employees": "NumberOfEmployees", "lat": "BillingLatitude", "lon": "BillingLongitude", "owner_rep_id": "OwnerId", "created_at": "CreatedDate"})
 
 
