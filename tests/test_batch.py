@@ -80,6 +80,30 @@ def test_a_bad_spec_is_refused_before_any_kernel_starts(tmp_path, db, runs, mess
     assert not (tmp_path / "reports").exists(), "nothing ran, nothing was written"
 
 
+def test_notebook_paths_are_found_from_any_working_directory(tmp_path, monkeypatch):
+    """`crm-lab batch ../proj/pipelines/weekly.yaml` from elsewhere: a relative notebook path is
+    looked for in the working directory, then the spec's folder, then its parent (the project)."""
+    project = tmp_path / "proj"
+    (project / "pipelines").mkdir(parents=True)
+    (project / "notebooks").mkdir()
+    shutil.copy(ROOT / TINY, project / "notebooks" / "tiny.ipynb")
+    shutil.copy(ROOT / TINY, project / "pipelines" / "beside.ipynb")
+    (project / "pipelines" / "weekly.yaml").write_text(yaml.safe_dump({"runs": [
+        {"name": "in-project", "notebook": "notebooks/tiny.ipynb"}, {"name": "beside", "notebook": "beside.ipynb"}]}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    spec = load_spec(Path("../proj/pipelines/weekly.yaml"))
+    assert [(r.name, r.notebook.resolve()) for r in spec.runs] == [
+        ("in-project", project / "notebooks" / "tiny.ipynb"), ("beside", project / "pipelines" / "beside.ipynb")]
+    (project / "pipelines" / "weekly.yaml").write_text(yaml.safe_dump({"runs": [{"name": "a", "notebook": "notebooks/nope.ipynb"}]}))
+    with pytest.raises(SpecError) as refused:
+        load_spec(Path("../proj/pipelines/weekly.yaml"))
+    assert str(refused.value) == (
+        f"../proj/pipelines/weekly.yaml: run 'a': notebook notebooks/nope.ipynb does not exist (a relative path is looked "
+        f"for in the working directory {elsewhere}, then in the spec's folder {project / 'pipelines'} and its parent)")
+
+
 def test_runs_a_killed_batch_left_running_count_as_interrupted():
     from crm_lab.batch.run import _settled
 
@@ -600,6 +624,16 @@ def test_a_stop_signal_stops_the_batch_its_workers_and_their_kernels_and_says_so
     assert [r["status"] for r in read_manifest(reports)["runs"]] == ["running"] * 3
     assert "test: 3 run(s), 0 failed, 3 running" in (reports / "index.html").read_text()
     assert (reports / "nap-1" / ".nap-1.partial.ipynb").exists()
+    # One batch at a time in a folder: a second one is refused, naming the first.
+    from crm_lab.batch.lock import BatchBusyError
+
+    holder = json.loads((reports / ".batch.lock").read_text())
+    assert holder["pid"] == batch.pid
+    with pytest.raises(BatchBusyError) as busy:
+        run_batch(spec, db)
+    assert str(busy.value).startswith(f"batch {holder['batch_id']} (pid {batch.pid}, started ")
+    assert str(busy.value).endswith(f") is writing into {reports}: wait for it to end, stop it (kill {batch.pid}), "
+                                    "or write this batch elsewhere with --out DIR")
     batch.send_signal(signal.SIGTERM)
     out, err = batch.communicate(timeout=30)
     assert batch.returncode == 128 + signal.SIGTERM
@@ -618,6 +652,7 @@ def test_a_stop_signal_stops_the_batch_its_workers_and_their_kernels_and_says_so
     index = (reports / "index.html").read_text()
     assert "test: 3 run(s), 0 failed, 3 interrupted" in index and "nap-1.ipynb" not in index
     assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'report_runs'") == [(0,)]
+    assert not (reports / ".batch.lock").exists()
 
 
 def test_a_worker_stops_when_the_batch_process_is_killed():

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ from crm_lab.batch.execute import execute_run, partial_notebook, unfinished_outc
 from crm_lab.batch.ledger import (
     PENDING, ingest, ledger_rows, prepare_results_dir, queue_pending, read_manifest, run_id_of, write_manifest,
 )
+from crm_lab.batch.lock import output_lock
 from crm_lab.batch.pool import PoolOutcome, WorkerPool
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
@@ -128,11 +130,18 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
         fingerprint = input_fingerprint(con)
     # Reach the scheduler before writing anything: an unreachable one leaves no trace.
     client = connect_scheduler(scheduler, scheduler_timeout) if scheduler and selected else None
-    try:
+    with ExitStack() as held:
+        if client is not None:
+            held.callback(client.close)
         if stop:
             raise _stopped(stop, " before any run started; nothing was written")
         batch_id = new_run_id(f"batch-{spec.name}")
         out_dir.mkdir(parents=True, exist_ok=True)
+        # One batch at a time in a folder (its manifest, reports and ledger are the batch's).
+        held.enter_context(output_lock(out_dir, batch_id))
+        # Read again under the lock: a batch that ended meanwhile may have changed the folder.
+        previous = _settled(read_manifest(out_dir))
+        selected = _select(spec, only, retry_failed, previous)
         planned = [_with_batch_parameters(run, spec, db_path, out_dir, batch_id) for run in selected]
         # Runs of the spec not run this time (--only, --retry-failed) keep their last outcome, marked
         # stale when the spec now gives them other parameters or the data changed since.
@@ -159,35 +168,32 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
                 prepare_results_dir(out_dir, plan["parameters"]["results_dir"], run_id_of(batch_id, plan["name"]),
                                     batch_id=batch_id, run_name=plan["name"], pipeline=spec.name)
         done = _execute(planned, jobs, client, stop, started=record.started, finished=record.ended)
-    finally:
-        if client is not None:
-            client.close()
-    interrupted = stop and (done.running or done.queued)
-    if interrupted:
-        for name in done.running:
-            record.interrupted(name, f"stopped by {stop.name} while it ran")
-        for name in done.queued:
-            record.interrupted(name, f"cancelled by {stop.name} before it started")
-    manifest = record.finish()
-    index = out_dir / "index.html"
-    rows = ledger_rows(manifest, batch_id)
-    if interrupted:
-        # No database work on the way out (a busy database would hold the stop up): the ended
-        # runs' ledger waits on disk for the next batch or --ingest.
-        kept_note = ""
-        if rows:
-            pending = queue_pending(out_dir, rows)
-            kept_note = f" (their ledger is kept in {pending}, recorded by the next batch or `crm-lab batch --ingest {out_dir}`)"
-        stopped = [f"stopped {len(done.running)} running run(s) and their kernels ({', '.join(done.running)})"] if done.running else []
-        if done.queued:
-            where = " on the Dask cluster" if client is not None else ""
-            stopped.append(f"cancelled {len(done.queued)} queued{where} ({', '.join(done.queued)})")
-        raise _stopped(stop, f": {', '.join(stopped)}; {len(done.outcomes)} run(s) had ended{kept_note}; "
-                             f"rerun the others with --retry-failed")
-    note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
-    if stop:
-        raise _stopped(stop, f" as the batch ended: its {len(planned)} run(s) had ended and were recorded; index: {index}")
-    return BatchResult(batch_id, index, manifest["runs"], note, manifest["data_warning"])
+        interrupted = stop and (done.running or done.queued)
+        if interrupted:
+            for name in done.running:
+                record.interrupted(name, f"stopped by {stop.name} while it ran")
+            for name in done.queued:
+                record.interrupted(name, f"cancelled by {stop.name} before it started")
+        manifest = record.finish()
+        index = out_dir / "index.html"
+        rows = ledger_rows(manifest, batch_id)
+        if interrupted:
+            # No database work on the way out (a busy database would hold the stop up): the ended
+            # runs' ledger waits on disk for the next batch or --ingest.
+            kept_note = ""
+            if rows:
+                pending = queue_pending(out_dir, rows)
+                kept_note = f" (their ledger is kept in {pending}, recorded by the next batch or `crm-lab batch --ingest {out_dir}`)"
+            stopped = [f"stopped {len(done.running)} running run(s) and their kernels ({', '.join(done.running)})"] if done.running else []
+            if done.queued:
+                where = " on the Dask cluster" if client is not None else ""
+                stopped.append(f"cancelled {len(done.queued)} queued{where} ({', '.join(done.queued)})")
+            raise _stopped(stop, f": {', '.join(stopped)}; {len(done.outcomes)} run(s) had ended{kept_note}; "
+                                 f"rerun the others with --retry-failed")
+        note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
+        if stop:
+            raise _stopped(stop, f" as the batch ended: its {len(planned)} run(s) had ended and were recorded; index: {index}")
+        return BatchResult(batch_id, index, manifest["runs"], note, manifest["data_warning"])
 
 
 class _BatchRecord:

@@ -2,7 +2,7 @@
 
 ```yaml
 name: weekly
-output: reports/weekly           # relative to the working directory
+output: reports/weekly           # relative to the working directory (default reports/<name>)
 timeout: 600                     # seconds per run (default 900)
 parameters: {as_of: "2025-06-30 23:59:59"}   # given to every run whose notebook declares them
 runs:
@@ -11,6 +11,12 @@ runs:
     parameters: {trials: 2000}
     matrix: {team: [east, west], scenario: [base, stretch]}
 ```
+
+A relative notebook path is looked for in the working directory, then in the spec's folder, then
+in that folder's parent: a project's ``pipelines/weekly.yaml`` naming ``notebooks/03_forecast.ipynb``
+runs from the project or from anywhere else (``crm-lab batch ../proj/pipelines/weekly.yaml``).
+The output folder is relative to the working directory, and holds one batch at a time
+(``<output>/.batch.lock`` names the batch writing there).
 
 A matrix expands into one run per combination; its keys are parameters too, and fill the
 ``{placeholders}`` of the name. Papermill only warns about a parameter the notebook does not
@@ -100,10 +106,13 @@ def _expand(path: Path, index: int, entry: Any, shared: dict, timeout: int, decl
         raise SpecError(f"{where}: unknown key(s) {', '.join(unknown)} (known: name, notebook, parameters, matrix, timeout)")
     if "notebook" not in entry or "name" not in entry:
         raise SpecError(f"{where}: needs a name and a notebook")
-    notebook = Path(entry["notebook"])
     where = f"{path}: run {entry['name']!r}"
-    if not notebook.is_file():
-        raise SpecError(f"{where}: notebook {notebook} does not exist")
+    notebook = find_notebook(path, Path(entry["notebook"]))
+    if notebook is None:
+        places = "" if Path(entry["notebook"]).is_absolute() else (
+            f" (a relative path is looked for in the working directory {Path.cwd()}, then in the spec's folder "
+            f"{path.resolve().parent} and its parent)")
+        raise SpecError(f"{where}: notebook {entry['notebook']} does not exist{places}")
     if str(notebook) not in declared:
         declared[str(notebook)] = papermill.inspect_notebook(str(notebook))
     accepted = declared[str(notebook)]
@@ -129,6 +138,20 @@ def _expand(path: Path, index: int, entry: Any, shared: dict, timeout: int, decl
         check_parameters(f"{path}: run {name!r}", notebook, given, accepted)
         runs.append(RunSpec(name=name, notebook=notebook, parameters=given, timeout_s=run_timeout))
     return runs
+
+
+def find_notebook(spec_path: Path, notebook: Path) -> Path | None:
+    """A run's notebook: an absolute path as it is; a relative one in the working directory, else
+    in the spec's folder, else in that folder's parent (the project, when its specs sit in
+    ``pipelines/``: ``notebooks/02_replay.ipynb`` then works from any directory). None when none
+    of them has it. Found in the working directory, the path stays as written."""
+    if notebook.is_absolute() or notebook.is_file():
+        return notebook if notebook.is_file() else None
+    folder = spec_path.resolve().parent
+    for base in (folder, folder.parent):
+        if (base / notebook).is_file():
+            return base / notebook
+    return None
 
 
 def check_parameters(where: str | None, notebook: Path, given: dict, accepted: dict) -> None:
