@@ -713,3 +713,25 @@ def test_each_run_records_the_data_it_read_and_the_batch_says_when_they_differ(t
                f"data {new[:12]}: b-after; data changed while running: a-replayed; rerun the batch once the data has settled")
     assert result.data_warning == warning and warning in result.summary()
     assert warning in (tmp_path / "reports" / "index.html").read_text()
+
+
+def test_a_run_stops_when_its_batch_no_longer_holds_the_output_folder(tmp_path):
+    """As on a Dask worker, which a stopped batch process cannot kill: the run watches the folder's
+    lock and stops, writing nothing, once its batch has let go of it."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crm_lab.batch.execute import _batch_holds, execute_run
+
+    lock = tmp_path / ".batch.lock"
+    lock.write_text(json.dumps({"pid": 1, "batch_id": "batch-1"}))
+    assert _batch_holds(str(lock), "batch-1") and not _batch_holds(str(lock), "batch-2")
+    threading.Timer(3, lock.unlink).start()
+    started = time.monotonic()
+    with ThreadPoolExecutor(1) as thread:  # papermill's event loop in a thread of its own
+        outcome = thread.submit(execute_run, "nap", str(ROOT / SLEEPY), {"seconds": 120}, str(tmp_path / "nap"), 300,
+                                str(ROOT), batch_lock=str(lock), batch_id="batch-1").result()
+    assert time.monotonic() - started < 60
+    assert (outcome.status, outcome.error, outcome.output_notebook) == ("interrupted", "its batch stopped while it ran", None)
+    assert list((tmp_path / "nap").iterdir()) == []

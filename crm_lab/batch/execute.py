@@ -4,6 +4,7 @@ process (a local pool or a Dask worker), one kernel per run."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import signal
@@ -24,6 +25,8 @@ from jupyter_core.paths import jupyter_runtime_dir
 from nbconvert import HTMLExporter
 from traitlets import CaselessStrEnum, default
 
+# How often a run checks that its batch still holds the output folder.
+LOCK_POLL_SECONDS = 1.0
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # Script and stylesheet tags that would fetch from the network when the report is opened.
 REMOTE_TAG = re.compile(
@@ -99,7 +102,7 @@ class LocalKernelManager(AsyncKernelManager):
 
 
 def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: str, timeout_s: int, cwd: str,
-                db_path: str | None = None) -> RunOutcome:
+                db_path: str | None = None, batch_lock: str | None = None, batch_id: str | None = None) -> RunOutcome:
     """Execute one notebook into ``run_dir`` (``<name>.ipynb`` and ``<name>.html``). A failure
     keeps its evidence: papermill writes the executed notebook with the error at the top, and the
     HTML shows it too. Never raises for a notebook's own failure."""
@@ -114,7 +117,7 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     started_at = datetime.now(timezone.utc).isoformat()
     started = time.perf_counter()
     error = None
-    watchdog = _Watchdog(timeout_s)
+    watchdog = _Watchdog(timeout_s, batch_lock, batch_id)
     try:
         papermill.execute_notebook(
             notebook,
@@ -135,6 +138,11 @@ def execute_run(name: str, notebook: str, parameters: dict[str, Any], run_dir: s
     if watchdog.fired:
         error = f"timed out after {timeout_s} s"
     seconds = time.perf_counter() - started
+    if watchdog.abandoned:  # its batch has stopped: nothing is written into its folder any more
+        partial.unlink(missing_ok=True)
+        return RunOutcome(name=name, notebook=notebook, parameters=parameters, status="interrupted",
+                          started_at=started_at, seconds=seconds, error="its batch stopped while it ran",
+                          output_notebook=None, output_html=None, results_dir=None)
     after = _fingerprint(db_path)
     html = written = None
     if partial.exists():
@@ -240,24 +248,49 @@ def _put_in_place(partial: Path, output_notebook: Path) -> Path:
 
 
 class _Watchdog:
-    """Kills this process's children (the kernel) when a run overstays its timeout: papermill's
-    own timeout is per cell, a report's is per run."""
+    """Kills this process's children (the kernel) when a run overstays its timeout (papermill's
+    own timeout is per cell, a report's is per run: ``fired``), or when its batch has stopped:
+    ``batch_lock`` (the output folder's lock file) is gone or names another batch (``abandoned``;
+    a run on a Dask worker outlives a stopped batch process otherwise)."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, batch_lock: str | None = None, batch_id: str | None = None) -> None:
         self.fired = False
+        self.abandoned = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, args=(timeout_s,), daemon=True)
+        self._thread = threading.Thread(target=self._watch, args=(timeout_s, batch_lock, batch_id), daemon=True)
         self._thread.start()
 
-    def _watch(self, timeout_s: float) -> None:
-        if self._stop.wait(timeout_s):
+    def _watch(self, timeout_s: float, batch_lock: str | None, batch_id: str | None) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self._stop.wait(max(0.0, min(LOCK_POLL_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self.fired = True
+                break
+            if batch_lock and not _batch_holds(batch_lock, batch_id):
+                self.abandoned = True
+                break
+        else:
             return
-        self.fired = True
         _kill_children()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _batch_holds(batch_lock: str, batch_id: str | None) -> bool:
+    """Whether the output folder's lock still names this run's batch (a lock file being
+    rewritten, unreadable for an instant, still counts as held)."""
+    try:
+        text = Path(batch_lock).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        return json.loads(text).get("batch_id") in (None, batch_id)
+    except ValueError:
+        return True
 
 
 def _kill_children() -> None:

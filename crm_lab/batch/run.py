@@ -20,7 +20,7 @@ from crm_lab.batch.execute import execute_run, partial_notebook, unfinished_outc
 from crm_lab.batch.ledger import (
     PENDING, ingest, ledger_rows, prepare_results_dir, queue_pending, read_manifest, run_id_of, write_manifest,
 )
-from crm_lab.batch.lock import output_lock
+from crm_lab.batch.lock import LOCK_FILE, output_lock
 from crm_lab.batch.pool import PoolOutcome, WorkerPool
 from crm_lab.batch.report_index import write_index
 from crm_lab.batch.spec import PipelineSpec, RunSpec, SpecError, load_spec
@@ -186,8 +186,8 @@ def _run_batch(spec_path, db_path, stop: StopRequest, *, jobs, only, retry_faile
                 kept_note = f" (their ledger is kept in {pending}, recorded by the next batch or `crm-lab batch --ingest {out_dir}`)"
             stopped = [f"stopped {len(done.running)} running run(s) and their kernels ({', '.join(done.running)})"] if done.running else []
             if done.queued:
-                where = " on the Dask cluster" if client is not None else ""
-                stopped.append(f"cancelled {len(done.queued)} queued{where} ({', '.join(done.queued)})")
+                what = "unfinished run(s) on the Dask cluster" if client is not None else "queued"
+                stopped.append(f"cancelled {len(done.queued)} {what} ({', '.join(done.queued)})")
             raise _stopped(stop, f": {', '.join(stopped)}; {len(done.outcomes)} run(s) had ended{kept_note}; "
                                  f"rerun the others with --retry-failed")
         note = ingest(db_path, out_dir, rows, lock_timeout=lock_timeout)
@@ -357,6 +357,9 @@ def _with_batch_parameters(run: RunSpec, spec: PipelineSpec, db_path: Path, out_
         "timeout_s": run.timeout_s,
         "cwd": str(Path.cwd()),
         "db_path": str(db_path),  # whose data the run's fingerprint checks
+        # A run stops when its batch no longer holds the folder (a Dask worker's run outlives a stop).
+        "batch_lock": str(out_dir / LOCK_FILE),
+        "batch_id": batch_id,
     }
 
 
@@ -392,8 +395,8 @@ def _execute_on_dask(planned: list[dict[str, Any]], client, stop: StopRequest,
     result = PoolOutcome()
     while pending:
         if stop:
-            # Dask tells no queued task from a running one: all are cancelled (a notebook already
-            # running on a worker still ends there).
+            # Dask tells no queued task from a running one: all are cancelled; a notebook already
+            # running on a worker stops by itself once the batch lets go of its folder's lock.
             client.cancel(list(pending), force=True)
             result.queued = sorted(futures[f]["name"] for f in pending)
             return result
