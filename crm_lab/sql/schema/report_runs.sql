@@ -9,13 +9,13 @@ CREATE TABLE IF NOT EXISTS report_runs (
     notebook        VARCHAR NOT NULL,
     company_id      VARCHAR,               -- the run's `company` parameter, else the one company of its stored results
     parameters      JSON,
-    status          VARCHAR NOT NULL,      -- 'ok' or 'failed'
+    status          VARCHAR NOT NULL,      -- 'ok' or 'failed' (a run a stop cut short is not recorded: --retry-failed reruns it)
     started_at      TIMESTAMPTZ,
     seconds         DOUBLE,
     error           VARCHAR,
     output_notebook VARCHAR,
     output_html     VARCHAR,
     results_dir     VARCHAR,
-    input_fingerprint VARCHAR,
+    input_fingerprint VARCHAR,             -- of the data the run read; NULL when it changed while the run read it
     crm_lab_version VARCHAR
 );
