@@ -16,6 +16,7 @@ import duckdb
 
 from crm_lab.errors import LoadError
 from crm_lab.importers.exports import ExportTable, read_export, refuse_first, require_values
+from crm_lab.importers.problems import refuse
 from crm_lab.typing_checks import quote_literal
 
 RATES_TABLE = "_import_rates"
@@ -81,29 +82,30 @@ def home_currency(con: duckdb.DuckDBPyConnection, sources: list[Money], rates: R
     if rates is None:
         if len(firsts) > 1:
             listed = ", ".join(f"{code} (first at {path} line {line})" for code, (path, line) in sorted(firsts.items()))
-            raise LoadError(
+            refuse(
                 f"mixed currencies and no rates file: {listed}; pass --rates FILE (CSV: currency,rate) "
                 "converting each to the corporate currency"
             )
         return next(iter(firsts), default)
+    reported: set[str] = set()  # a currency without a rate is named once, at its first row
     for money in sources:
         amount = money.export.column(money.amount_field)
         missing = con.sql(
             f"SELECT _line, {_currency_sql(money, money.default_currency or rates.corporate)} AS code, {money.date_sql} AS on_date "
             f"FROM {money.export.table} WHERE {amount} IS NOT NULL AND {_rate_sql(money, rates)} IS NULL ORDER BY _line LIMIT 1"
         ).fetchall()
-        if missing:
+        if missing and missing[0][1] not in reported:
             line, code, on_date = missing[0]
+            reported.add(code)
             when = f" on {on_date}" if on_date is not None else ""
-            raise LoadError(
-                f"{money.export.path} line {line}, field {money.currency_field}: no rate for {code}{when} in {rates.path}"
-            )
+            refuse(f"{money.export.path} line {line}, field {money.currency_field}: no rate for {code}{when} in {rates.path}")
     return rates.corporate
 
 
 def amount_sql(money: Money, rates: Rates | None) -> str:
-    """The amount in the corporate currency, as DECIMAL(18, 2)."""
-    amount = f"CAST(trim({money.export.column(money.amount_field)}) AS DECIMAL(38, 10))"
+    """The amount in the corporate currency, as DECIMAL(18, 2) (NULL for one that is no number:
+    the reader has rejected its row)."""
+    amount = f"TRY_CAST(trim({money.export.column(money.amount_field)}) AS DECIMAL(38, 10))"
     if rates is None:
         return f"CAST(round({amount}, 2) AS DECIMAL(18, 2))"
     return f"CAST(round({amount} * {_rate_sql(money, rates)}, 2) AS DECIMAL(18, 2))"

@@ -10,9 +10,10 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.errors import LoadError
+from crm_lab.importers.rejects import add_rejects
 from crm_lab.importers.staging import note
 from crm_lab.sources import InputFile, stage_raw
-from crm_lab.typing_checks import quote_ident
+from crm_lab.typing_checks import quote_ident, quote_literal
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,20 @@ def read_export(
     *,
     empty_ok: bool = False,
     needs_rows: str = "",
+    ragged_rejects: str | None = None,
 ) -> ExportTable:
     """Stage ``path`` as ``table``; a required field the header lacks fails the import, and so
     does a file of a header alone unless ``empty_ok`` (then ``table`` has no rows, and the
-    summary of the load says the file was empty). ``needs_rows`` says why the import needs rows."""
-    staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=True)
+    summary of the load says the file was empty). ``needs_rows`` says why the import needs rows.
+
+    A line with more or fewer fields than the header fails the import, or with
+    ``ragged_rejects`` (the native table the file's rows go to) is a reject of that row alone,
+    as in a native load: no field, the record as written, ``expected 4 fields (the header's),
+    found 2``; ``table`` leaves it out."""
+    ragged = f"{table}_ragged" if ragged_rejects else None
+    staged = stage_raw(con, InputFile(path, table, "csv"), table, empty_ok=True, ragged=ragged)
+    if ragged:
+        add_rejects(con, f"SELECT {quote_literal(str(path))}, {quote_literal(ragged_rejects)}, line, NULL, value, reason FROM {ragged}")
     export = ExportTable(path, table, tuple(staged.columns))
     missing = [name for name in required if not export.has(name)]
     if missing:
@@ -62,12 +72,14 @@ def read_export(
     return export
 
 
-def read_optional_export(con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = ()) -> ExportTable | None:
+def read_optional_export(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, required: tuple[str, ...] = (), ragged_rejects: str | None = None
+) -> ExportTable | None:
     """Stage an export file the import can do without: None when it is absent. A CRM writes a
     header alone for an object the org does not use: that is no records, not a broken export."""
     if not path.exists():
         return None
-    return read_export(con, path, table, required, empty_ok=True)
+    return read_export(con, path, table, required, empty_ok=True, ragged_rejects=ragged_rejects)
 
 
 def require_values(con: duckdb.DuckDBPyConnection, export: ExportTable, fields: tuple[str, ...]) -> None:

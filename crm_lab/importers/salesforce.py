@@ -20,9 +20,10 @@ from crm_lab.contract import ACTIVITY_TYPES
 from crm_lab.errors import LoadError
 from crm_lab.importers import currency, dates
 from crm_lab.importers.events import add_changes, add_dated_deal_changes, changes_table
-from crm_lab.importers.exports import ExportTable, read_export, read_optional_export, require_values
+from crm_lab.importers.exports import ExportTable, read_export, read_optional_export
 from crm_lab.importers.mapping import Mapping
-from crm_lab.importers.rejects import add_rejects
+from crm_lab.importers.problems import collecting, pending, raise_collected
+from crm_lab.importers.rejects import REJECTS_TABLE, add_rejects
 from crm_lab.importers.salesforce_ids import normalise_ids
 from crm_lab.importers.stages import (
     DEAL_STAGES,
@@ -48,33 +49,68 @@ NEEDS_OPPORTUNITIES = "a Salesforce export needs at least its opportunities"
 
 
 def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
-    """Stage the export in ``folder``; return the native rows it gives and the home currency."""
+    """Stage the export in ``folder``; return the native rows it gives and the home currency.
+
+    A row with a bad value (a ragged line, a missing required value, a date that is none, an
+    amount that is no number, a history row of a record not in the export) is a reject of that
+    row (:mod:`crm_lab.importers.rejects`). What needs the user's settings (unknown stage,
+    status or activity type names, dates in no declared format, currencies without rates, an
+    Id twice) refuses the import, every such problem in one message."""
     if not folder.is_dir():
         raise LoadError(f"{folder}: not a folder; a Salesforce export is a folder of CSV files (Opportunity.csv, ...)")
     if not (folder / "Opportunity.csv").exists():
         raise LoadError(f"{folder}: no Opportunity.csv; {NEEDS_OPPORTUNITIES}")
-    required = {
-        "Opportunity": ("Id", "StageName", "CreatedDate"),
-        "OpportunityHistory": ("OpportunityId", "StageName", "CreatedDate"),
-        "OpportunityFieldHistory": ("OpportunityId", "Field", "CreatedDate"),
-        "Lead": ("Id", "CreatedDate"),
-        "LeadHistory": ("LeadId", "Field", "CreatedDate"),
-        "Account": ("Id",),
-        "User": ("Id",),
-        "Task": ("Id", "CreatedDate"),
-        "Event": ("Id", "CreatedDate"),
-    }
-    exports = {}
-    for name, fields in required.items():
+    with collecting() as problems:
+        rows, home = _read(con, folder, mapping, rates)
+    raise_collected(problems)
+    return rows, home
+
+
+REQUIRED = {
+    "Opportunity": ("Id", "StageName", "CreatedDate"),
+    "OpportunityHistory": ("OpportunityId", "StageName", "CreatedDate"),
+    "OpportunityFieldHistory": ("OpportunityId", "Field", "CreatedDate"),
+    "Lead": ("Id", "CreatedDate"),
+    "LeadHistory": ("LeadId", "Field", "CreatedDate"),
+    "Account": ("Id",),
+    "User": ("Id",),
+    "Task": ("Id", "CreatedDate"),
+    "Event": ("Id", "CreatedDate"),
+}
+# The native table an object's rows go to: a rejected row is counted there.
+NATIVE_TABLE = {"Opportunity": "deals", "OpportunityHistory": "events", "OpportunityFieldHistory": "events", "Lead": "leads",
+                "LeadHistory": "events", "Account": "accounts", "User": "reps", "Task": "activities", "Event": "activities"}
+# The date fields read of each object (True: a date without a time).
+DATE_FIELDS = {
+    "Opportunity": {"CreatedDate": False, "CloseDate": True, "LastModifiedDate": False},
+    "OpportunityHistory": {"CreatedDate": False, "CloseDate": True},
+    "OpportunityFieldHistory": {"CreatedDate": False},
+    "Lead": {"CreatedDate": False, "ConvertedDate": True, "LastModifiedDate": False},
+    "LeadHistory": {"CreatedDate": False},
+    "Account": {"CreatedDate": False, "LastModifiedDate": False},
+    "User": {"CreatedDate": False},
+    "Task": {"CompletedDateTime": False, "CreatedDate": False, "LastModifiedDate": False},
+    "Event": {"ActivityDateTime": False, "StartDateTime": False, "ActivityDate": True, "CreatedDate": False, "LastModifiedDate": False},
+}
+AMOUNT_FIELDS = {"Opportunity": ("Amount",), "OpportunityHistory": ("Amount",)}
+
+
+def _read(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mapping, rates: currency.Rates | None) -> tuple[list[NativeRows], str | None]:
+    con.execute("CREATE OR REPLACE TEMP TABLE _sf_rejected_records (sobject VARCHAR, id VARCHAR, line BIGINT, value VARCHAR)")
+    exports: dict[str, ExportTable | None] = {}
+    read_as: dict[tuple[str, str, bool], str] = {}  # (file, field, date) -> SQL reading it
+    for name, fields in REQUIRED.items():
         path, table = folder / f"{name}.csv", f"_sf_{name.lower()}"
         if name == "Opportunity":  # present (checked above), and with rows
-            export = read_export(con, path, table, fields, needs_rows=NEEDS_OPPORTUNITIES)
+            export = read_export(con, path, table, fields, needs_rows=NEEDS_OPPORTUNITIES, ragged_rejects=NATIVE_TABLE[name])
         else:
-            export = read_optional_export(con, path, table, fields)
+            export = read_optional_export(con, path, table, fields, ragged_rejects=NATIVE_TABLE[name])
         if export is not None:
+            if name in ("Opportunity", "Lead"):  # a rejected line's record: its history rows say so
+                con.execute(f"INSERT INTO _sf_rejected_records SELECT {quote_literal(name)}, NULL, line, value FROM {table}_ragged")
             # Reports write 15-character ids, data exports 18: one form, so that both match.
             normalise_ids(con, export.table, export.columns, name)
-            require_values(con, export, fields)
+            read_as.update(_reject_bad_values(con, name, export, fields, mapping))
             # A record twice (or a history row twice) would fold into one record's events as two.
             refuse_repeated_ids(con, export, "Id", f"{name} Id", f"{export.path.name} has one row per {_ROW_OF[name]}")
         exports[name] = export
@@ -90,7 +126,11 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
             _reject_rows_of_missing_records(con, rows_of, field, records, what)
     _report_unresolved_references(con, exports)
 
-    t = lambda export, field, date=False: dates.time_sql(con, export, field, mapping.dates.get(field), date=date)  # noqa: E731
+    def t(export: ExportTable, field: str, date: bool = False) -> str:
+        if not export.has(field):
+            return "CAST(NULL AS DATE)" if date else "CAST(NULL AS TIMESTAMPTZ)"
+        return read_as[(str(export.path), field, date)]
+
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _sf_opp AS SELECT *, {t(opp, 'CreatedDate')} AS _created,
             {t(opp, 'CloseDate', True)} AS _close_date, {t(opp, 'LastModifiedDate')} AS _modified,
@@ -121,6 +161,12 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
     home = currency.home_currency(con, money, rates, mapping.currency)
 
     _stage_map(con, opp, history, mapping)
+    if lead is not None:
+        _lead_statuses(con, lead, lead_history, mapping)
+    activities, open_tasks = _activity_types(con, task, event, mapping, t)
+    if pending():  # refused: the problems met so far are every one the user has to settle
+        return [], None
+
     rows = [company_rows(con, opp.path, home, rates.path if rates else None)]
     if user is not None:
         rows.append(_reps(con, user, t))
@@ -128,8 +174,8 @@ def read_salesforce(con: duckdb.DuckDBPyConnection, folder: Path, mapping: Mappi
         rows.append(_accounts(con, account, t))
     rows.append(_deals(con, opp, history, field_history, user, account, home, rates, mapping, t))
     if lead is not None:
-        rows.append(_leads(con, lead, lead_history, user, mapping, t))
-    rows += _activities(con, task, event, lead, account, mapping, t)
+        rows.append(_leads(con, lead, lead_history, user, t))
+    rows += _activities(con, activities, open_tasks, lead, account)
     return rows, home
 
 
@@ -148,8 +194,8 @@ REFERENCES = (
 
 def _report_unresolved_references(con, exports: dict[str, ExportTable | None]) -> None:
     """Name each field whose ids (15- or 18-character: both are read as 18) are not in the
-    export's file of the object they name: the import keeps them as written, and the summary
-    says how many there are and where the first is."""
+    export's file of the object they name, or whose row there was rejected: the import keeps
+    them as written, and the summary says how many there are and where the first is."""
     for sobject, field, target, prefix in REFERENCES:
         source, records = exports.get(sobject), exports.get(target)
         if source is None or records is None or not source.has(field):
@@ -161,17 +207,66 @@ def _report_unresolved_references(con, exports: dict[str, ExportTable | None]) -
                   AND NOT EXISTS (SELECT 1 FROM {records.table} r WHERE trim(r.{records.column('Id')}) = {value})"""
         ).fetchall()[0]
         if n:
-            note(con, f"{source.path}: {n} {field} value(s) not in {records.path.name} (first at line {line}: {first!r}): "
-                      "kept as written, naming a record the import does not have")
+            note(con, f"{source.path}: {n} {field} value(s) name no record imported from {records.path.name} (first at line "
+                      f"{line}: {first!r}): kept as written")
+
+
+def _reject_bad_values(con, name: str, export: ExportTable, required: tuple[str, ...], mapping: Mapping) -> dict[tuple[str, str, bool], str]:
+    """Reject (and leave out) each row of ``export`` with a bad value: a required one missing,
+    a date that is none (or not in the column's format), an amount that is no number. Each bad
+    value is a reject of its own (file, line, field, value, reason), as the loader writes them.
+    Returns the SQL that reads each date field present, by (file, field, date)."""
+    checks: list[tuple[str, str, str]] = []  # (field, bad-row condition, reason SQL)
+    for field in required:
+        column = export.column(field)
+        checks.append((field, f"{column} IS NULL OR trim({column}) = ''", "'required value is missing'"))
+    read_as = {}
+    for field, date in DATE_FIELDS.get(name, {}).items():
+        if not export.has(field):
+            continue
+        judged = dates.judge_sql(con, export, field, mapping.dates.get(field), date=date)
+        if judged is None:  # the column's format is the problem, noted for the refusal
+            read_as[(str(export.path), field, date)] = "CAST(NULL AS DATE)" if date else "CAST(NULL AS TIMESTAMPTZ)"
+            continue
+        read_as[(str(export.path), field, date)] = judged.converted
+        checks.append((field, judged.bad, f"regexp_replace({judged.reason}, '^is ', '')"))  # as the loader says it: 'not a ...'
+    for field in AMOUNT_FIELDS.get(name, ()):
+        column = export.column(field)
+        checks.append((field, f"{column} IS NOT NULL AND trim({column}) <> '' AND TRY_CAST(trim({column}) AS DECIMAL(38, 10)) IS NULL",
+                       "'not a number'"))
+    if not checks:
+        return read_as
+    file, table = quote_literal(str(export.path)), quote_literal(NATIVE_TABLE[name])
+    add_rejects(con, " UNION ALL ".join(
+        f"SELECT {file}, {table}, _line, {quote_literal(field)}, {export.column(field)}, {reason} FROM {export.table} WHERE {bad}"
+        for field, bad, reason in checks
+    ))  # fmt: skip
+    any_bad = " OR ".join(f"coalesce({bad}, false)" for _, bad, _ in checks)
+    if name in ("Opportunity", "Lead"):
+        con.execute(
+            f"INSERT INTO _sf_rejected_records SELECT {quote_literal(name)}, trim({export.column('Id')}), _line, NULL "
+            f"FROM {export.table} WHERE {any_bad}"
+        )
+    con.execute(f"DELETE FROM {export.table} WHERE {any_bad}")
+    return read_as
 
 
 def _reject_rows_of_missing_records(con, rows_of: ExportTable, field: str, records: ExportTable, what: str) -> None:
     """Reject (and leave out) each row of ``rows_of`` whose ``field`` names no record of
-    ``records``: file, line, field, the id, and that the record is not in its file."""
-    missing = (
-        f"NOT EXISTS (SELECT 1 FROM {records.table} r WHERE trim(r.{records.column('Id')}) = trim(h.{rows_of.column(field)}))"
+    ``records``: file, line, field, the id, and that the record is not in its file (or that its
+    row there was rejected)."""
+    value = f"trim(h.{rows_of.column(field)})"
+    missing = f"NOT EXISTS (SELECT 1 FROM {records.table} r WHERE trim(r.{records.column('Id')}) = {value})"
+    sobject = records.path.stem
+    rejected_at = (
+        f"(SELECT min(x.line) FROM _sf_rejected_records x WHERE x.sobject = {quote_literal(sobject)} "
+        f"AND (x.id = {value} OR (x.id IS NULL AND contains(x.value, {value}))))"
     )
-    reason = quote_literal(f"{what} not in {records.path.name} (no row there has this Id): the history row is not imported")
+    reason = (
+        f"CASE WHEN {rejected_at} IS NOT NULL THEN {quote_literal(f'{what} rejected at {records.path.name} line ')} || {rejected_at} "
+        f"|| ': the history row is not imported' "
+        f"ELSE {quote_literal(f'{what} not in {records.path.name} (no row there has this Id): the history row is not imported')} END"
+    )
     add_rejects(
         con,
         f"SELECT {quote_literal(str(rows_of.path))}, 'events', h._line, {quote_literal(field)}, h.{rows_of.column(field)}, "
@@ -303,7 +398,12 @@ def _add_deletions(con, aggregate: str, records: str, sobject: str, file: str, e
 def _note_rows(con, export: ExportTable, table: str, records: str, open_tasks: int = 0) -> None:
     """A line for the summary when rows of the file are not read into ``table``: rows = read
     (the loader's count for the file and table, rejected rows included) + deleted + open."""
-    total, deleted = con.sql(f"SELECT (SELECT count(*) FROM {export.table}), (SELECT count(*) FROM {records} WHERE _deleted)").fetchall()[0]
+    total, deleted = con.sql(
+        # The rows the import rejected (a ragged line, a bad date) are no longer staged.
+        f"""SELECT (SELECT count(*) FROM {export.table})
+                   + (SELECT count(DISTINCT line) FROM {REJECTS_TABLE} WHERE file = {quote_literal(str(export.path))}),
+                   (SELECT count(*) FROM {records} WHERE _deleted)"""
+    ).fetchall()[0]
     if not deleted and not open_tasks:
         return
     parts = [f"{total - deleted - open_tasks} read"]
@@ -395,7 +495,8 @@ def _deals(con, opp, history, field_history, user, account, home, rates, mapping
     )  # fmt: skip
 
 
-def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mapping: Mapping, t) -> NativeRows:
+def _lead_statuses(con, lead: ExportTable, lead_history: ExportTable | None, mapping: Mapping) -> None:
+    """``_sf_status_map``: every lead status met (Lead.Status, LeadHistory's Status rows)."""
     status_seen: dict[str, tuple[Path, int, str | None]] = {}
     queries = [f"SELECT trim({lead.column('Status')}), {quote_literal(str(lead.path))}, _line, 0 FROM {lead.table}"]
     if lead_history is not None:
@@ -406,6 +507,9 @@ def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, mappi
         status_seen.setdefault(name, (Path(file), line, None))
     statuses = resolve_names(status_seen, SALESFORCE_LEAD_STATUSES, mapping.lead_statuses, section="lead_statuses", what="lead status", choices=LEAD_STATUSES)
     name_table(con, "_sf_status_map", statuses)
+
+
+def _leads(con, lead: ExportTable, lead_history: ExportTable | None, user, t) -> NativeRows:
     lead_file = quote_literal(str(lead.path))
     is_converted = f"lower(coalesce({lead.column('IsConverted')}, 'false')) IN ('true', '1')"
     name = f"coalesce({lead.column('Name')}, nullif(trim(concat_ws(' ', {lead.column('FirstName')}, {lead.column('LastName')})), ''))"
@@ -479,14 +583,9 @@ class _ActivityObject(NamedTuple):
     done: str = "true"  # which rows happened: an open Task is planned work, not engagement
 
 
-def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, account, mapping: Mapping, t) -> list[NativeRows]:
-    """Tasks and events as ``activities`` rows and activity events: ``created`` when the task
-    was done (CompletedDateTime, else CreatedDate; an open Task is left out) or the event
-    starts, ``deleted`` for a row
-    flagged IsDeleted. WhoId and WhatId resolve to the lead, deal and account they are: an id of
-    the export's own Lead, Opportunity or Account file, else by its key prefix (00Q, 006, 001);
-    a contact a lead was converted into (Lead.ConvertedContactId) stands for that lead up to
-    its conversion, as Salesforce moves a lead's activities to its contact when it converts."""
+def _activity_types(con, task: ExportTable | None, event: ExportTable | None, mapping: Mapping, t) -> tuple[dict[str, _ActivityObject], int]:
+    """How Tasks and Events read (the done ones staged as ``_sf_<object>_typed``), their type
+    names mapped (``_sf_activity_type_map``), and how many Tasks are open."""
     objects: dict[str, _ActivityObject] = {}
     open_tasks = 0
     if task is not None:
@@ -511,8 +610,6 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
             event, "meeting", f"nullif(trim({event.column('Type')}), '')", "'Type'", start, event.column("DurationInMinutes"),
             {"activity_type": "Type", "occurred_at": "ActivityDateTime", "duration_minutes": "DurationInMinutes"},
         )  # fmt: skip
-    if not objects:
-        return []
     for sobject, o in objects.items():
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE _sf_{sobject.lower()}_typed AS
@@ -527,8 +624,22 @@ def _activities(con, task: ExportTable | None, event: ExportTable | None, lead, 
             "WHERE _type_name IS NOT NULL GROUP BY 1 ORDER BY 2"
         ).fetchall():
             seen.setdefault(name, (o.export.path, line, None, field))
-    types = resolve_names(seen, SALESFORCE_ACTIVITY_TYPES, mapping.activity_types, section="activity_types", what="activity type", choices=ACTIVITY_TYPES)
-    name_table(con, "_sf_activity_type_map", types)
+    if objects:
+        types = resolve_names(seen, SALESFORCE_ACTIVITY_TYPES, mapping.activity_types, section="activity_types", what="activity type", choices=ACTIVITY_TYPES)
+        name_table(con, "_sf_activity_type_map", types)
+    return objects, open_tasks
+
+
+def _activities(con, objects: dict[str, _ActivityObject], open_tasks: int, lead, account) -> list[NativeRows]:
+    """Tasks and events as ``activities`` rows and activity events: ``created`` when the task
+    was done (CompletedDateTime, else CreatedDate; an open Task is left out) or the event
+    starts, ``deleted`` for a row
+    flagged IsDeleted. WhoId and WhatId resolve to the lead, deal and account they are: an id of
+    the export's own Lead, Opportunity or Account file, else by its key prefix (00Q, 006, 001);
+    a contact a lead was converted into (Lead.ConvertedContactId) stands for that lead up to
+    its conversion, as Salesforce moves a lead's activities to its contact when it converts."""
+    if not objects:
+        return []
 
     known = [f"SELECT {quote_literal(kind)} AS kind, Id AS id FROM {table}" for kind, table, export in
              (("lead", "_sf_lead", lead), ("deal", "_sf_opportunity", True), ("account", "_sf_account", account)) if export is not None]

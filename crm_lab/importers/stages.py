@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from crm_lab.contract import DEAL_STAGES_CLOSED, DEAL_STAGES_OPEN
-from crm_lab.errors import LoadError
+from crm_lab.importers.problems import refuse
 
 DEAL_STAGES = DEAL_STAGES_OPEN + DEAL_STAGES_CLOSED
 CLOSED_STAGES_SQL = "(" + ", ".join(f"'{stage}'" for stage in DEAL_STAGES_CLOSED) + ")"
@@ -60,7 +60,8 @@ def resolve_names(
     it was read from) to a native value.
 
     Names match exactly, then case-insensitively; overrides win over the defaults, which win
-    over what the export implies. Raises LoadError listing every name left unmapped."""
+    over what the export implies. Refuses (:func:`crm_lab.importers.problems.refuse`) listing every
+    name left unmapped; while problems are collected, the names it knows are returned."""
     table = {**{k.lower(): v for k, v in defaults.items()}, **{k.lower(): v for k, v in overrides.items()}}
     mapped: dict[str, str] = {}
     unknown = []
@@ -76,7 +77,7 @@ def resolve_names(
         lines.append(f"add to a mapping file (--mapping FILE), each with the one of {', '.join(choices)} it means:")
         lines.append(f"{section}:")
         lines += [f"  {_yaml_key(name)}: {choices[0]}" for name, _, _ in unknown]
-        raise LoadError("\n".join(lines))
+        refuse("\n".join(lines))  # noted with the import's other problems, when it collects them
     return mapped
 
 

@@ -99,13 +99,18 @@ def as_inputs(con: duckdb.DuckDBPyConnection, rows: list[NativeRows]) -> list[In
     events apart by id, and keeps their order by row, not by line."""
     order = {name: i for i, name in enumerate(LOADABLE_TABLES)}
     judged = rejects.per_file(con)
+    rows = sorted(rows, key=lambda r: order[r.table])
+    files_of = {id(native): {f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table}").fetchall()} for native in rows}
+    # A file whose every row the importer refused still hands its rejects to the loader: with
+    # the first rows of its table (Task.csv's and Event.csv's activities are two).
+    for file, table in judged:
+        same_table = [native for native in rows if native.table == table]
+        if same_table and not any(file in files_of[id(native)] for native in same_table):
+            files_of[id(same_table[0])].add(file)
     inputs = []
-    for native in sorted(rows, key=lambda r: order[r.table]):
-        files = {f for (f,) in con.sql(f"SELECT DISTINCT _file FROM {native.work_table}").fetchall()}
-        # A file whose every row the importer refused still hands its rejects to the loader.
-        files |= {file for file, table in judged if table == native.table}
+    for native in rows:
         within = "_line, event_id" if native.table == "events" else "_line"
-        for file in sorted(files):
+        for file in sorted(files_of[id(native)]):
             arrow = con.sql(
                 f"SELECT * EXCLUDE (_file) FROM {native.work_table} WHERE _file = $file ORDER BY {within}",
                 params={"file": file},

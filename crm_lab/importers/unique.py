@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
-from crm_lab.errors import LoadError
 from crm_lab.importers.exports import ExportTable
+from crm_lab.importers.problems import refuse
 
 
 def refuse_repeated_ids(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, what: str, rule: str) -> None:
@@ -23,4 +23,4 @@ def refuse_repeated_ids(con: duckdb.DuckDBPyConnection, export: ExportTable, fie
     ).fetchall()
     if repeated:
         line, value, first = repeated[0]
-        raise LoadError(f"{export.path} line {line}, field {field}: {what} {value!r} is also at line {first}; {rule}")
+        refuse(f"{export.path} line {line}, field {field}: {what} {value!r} is also at line {first}; {rule}")
