@@ -45,12 +45,12 @@ def test_an_import_without_workload_potential_or_homes_is_refused_naming_each_ru
     assert captured.err == (
         "crm-lab territory: the inputs of some rules are missing for c1; nothing was solved:\n"
         "  - the workload band needs each account's workload_hours: missing for 33 of 33 accounts (acct-00001, "
-        "acct-00002, acct-00003, ...); fill them in the accounts export (the workload band can be turned off with "
+        "acct-00002, acct-00003, ...); load them with a file of company_id, account_id, workload_hours, which later imports keep (the workload band can be turned off with "
         "--tolerance inf)\n"
         "  - the potential band needs each account's potential: missing for 33 of 33 accounts (acct-00001, "
-        "acct-00002, acct-00003, ...); fill it in the accounts export, or turn it off with --potential-tolerance inf\n"
+        "acct-00002, acct-00003, ...); set it in the accounts export or the accounts' events (a CRM import has none), or turn it off with --potential-tolerance inf\n"
         "  - compactness needs each rep's home_lat and home_lon: missing for 8 of 8 reps (rep-0001, rep-0002, "
-        "rep-0003, ...); fill them in the reps export, or turn compactness off with --distance-weight 0\n"
+        "rep-0003, ...); load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn compactness off with --distance-weight 0\n"
     )
 
 
@@ -84,7 +84,7 @@ def test_a_rule_left_on_is_still_refused_alone(imported_db, capsys):
     err = capsys.readouterr().err
     assert err.count("\n  - ") == 1  # the potential band follows --tolerance inf
     assert ("  - the radius needs each rep's home_lat and home_lon: missing for 8 of 8 reps (rep-0001, rep-0002, "
-            "rep-0003, ...); fill them in the reps export, or drop --radius-km\n") in err
+            "rep-0003, ...); load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or drop --radius-km\n") in err
 
 
 def tiny(workload=(10.0, 20.0, 30.0), potential=(1.0, 2.0, 3.0), lat=(0.0, 0.0, 1.0), capacity=(100.0, 100.0),
@@ -101,8 +101,8 @@ def test_one_missing_workload_is_refused_with_the_account_named_and_capacity_cou
     with pytest.raises(MissingInputs) as caught:
         plan_territories(tiny(workload=(10.0, nan, 30.0)), TerritorySettings(tolerance=math.inf), FAST)
     assert caught.value.problems == [
-        "capacity needs each account's workload_hours: missing for 1 of 3 accounts (a2); fill them in the accounts "
-        "export (the capacity limit only by leaving reps' capacity_hours empty)"
+        "capacity needs each account's workload_hours: missing for 1 of 3 accounts (a2); load them with a file of company_id, account_id, workload_hours, which later imports keep "
+        "(the capacity limit only by leaving reps' capacity_hours empty)"
     ]
     # Without capacities and with the band off, nothing needs workload: the plan runs.
     plan = plan_territories(tiny(workload=(10.0, nan, 30.0), capacity=(math.inf, math.inf)),
@@ -116,8 +116,8 @@ def test_missing_potential_is_refused_for_the_band_and_the_moved_potential_budge
     with pytest.raises(MissingInputs) as caught:
         plan_territories(data, TerritorySettings(potential_tolerance=math.inf, max_moved_potential=5.0), FAST)
     assert caught.value.problems == [
-        "the moved-potential budget needs each account's potential: missing for 2 of 3 accounts (a2, a3); fill it "
-        "in the accounts export, or drop --max-moved-potential"
+        "the moved-potential budget needs each account's potential: missing for 2 of 3 accounts (a2, a3); set it in the accounts export or the accounts' events (a CRM import has none), "
+        "or drop --max-moved-potential"
     ]
     plan = plan_territories(data, TerritorySettings(tolerance=0.5, potential_tolerance=math.inf), FAST)
     assert plan.status == "optimal"

@@ -65,19 +65,19 @@ def test_the_refusal_carries_structured_items_rendered_per_surface(byo_db):
          [("distance_weight", 0)]),
     ]
     assert error.lines("notebook") == [
-        f"the workload band needs each account's workload_hours: {ACCOUNTS}; fill them in the accounts export "
+        f"the workload band needs each account's workload_hours: {ACCOUNTS}; load them with a file of company_id, account_id, workload_hours, which later imports keep "
         "(the workload band can be turned off with tolerance = None)",
-        f"the potential band needs each account's potential: {ACCOUNTS}; fill it in the accounts export, or turn it "
+        f"the potential band needs each account's potential: {ACCOUNTS}; set it in the accounts export or the accounts' events (a CRM import has none), or turn it "
         "off with potential_band = None",
-        f"compactness needs each rep's home_lat and home_lon: {REPS}; fill them in the reps export, or turn "
+        f"compactness needs each rep's home_lat and home_lon: {REPS}; load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn "
         "compactness off with distance_weight = 0",
     ]
     assert error.lines("panel") == [
-        f"the workload band needs each account's workload_hours: {ACCOUNTS}; fill them in the accounts export "
+        f"the workload band needs each account's workload_hours: {ACCOUNTS}; load them with a file of company_id, account_id, workload_hours, which later imports keep "
         "(the workload band can be turned off with \"balance workload\" unticked)",
-        f"the potential band needs each account's potential: {ACCOUNTS}; fill it in the accounts export, or turn it "
+        f"the potential band needs each account's potential: {ACCOUNTS}; set it in the accounts export or the accounts' events (a CRM import has none), or turn it "
         "off with \"balance potential\" unticked",
-        f"compactness needs each rep's home_lat and home_lon: {REPS}; fill them in the reps export, or turn "
+        f"compactness needs each rep's home_lat and home_lon: {REPS}; load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn "
         "compactness off with \"use distance\" unticked",
     ]
     assert str(error).splitlines()[3].endswith("or turn compactness off with --distance-weight 0")
@@ -89,13 +89,13 @@ def test_the_radius_and_the_moved_potential_budget_are_dropped_in_each_surfaces_
     endings = {surface: [line.split("; ")[-1] for line in error.lines(surface)] for surface in ("cli", "notebook", "panel")}
     # The potential band follows --tolerance inf, so only the budget needs potential here.
     assert endings == {
-        "cli": ["fill it in the accounts export, or drop --max-moved-potential",
-                "fill them in the reps export, or turn compactness off with --distance-weight 0 and drop --radius-km"],
-        "notebook": ["fill it in the accounts export, or set max_moved_potential = None",
-                     "fill them in the reps export, or turn compactness off with distance_weight = 0 and set "
+        "cli": ["set it in the accounts export or the accounts' events (a CRM import has none), or drop --max-moved-potential",
+                "load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn compactness off with --distance-weight 0 and drop --radius-km"],
+        "notebook": ["set it in the accounts export or the accounts' events (a CRM import has none), or set max_moved_potential = None",
+                     "load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn compactness off with distance_weight = 0 and set "
                      "radius_km = None"],
-        "panel": ["fill it in the accounts export, or start the panel with max_moved_potential=None",
-                  "fill them in the reps export, or turn compactness off with \"use distance\" unticked"],
+        "panel": ["set it in the accounts export or the accounts' events (a CRM import has none), or start the panel with max_moved_potential=None",
+                  "load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn compactness off with \"use distance\" unticked"],
     }
 
 
@@ -130,9 +130,9 @@ def test_notebook_05_prints_the_refusal_as_a_list_and_skips_the_charts(byo_db, t
     text, images = notebook_text(out)
     assert (
         f"{HEADER}\n"
-        f"  - the workload band needs each account's workload_hours: {ACCOUNTS}; fill them in the accounts export "
+        f"  - the workload band needs each account's workload_hours: {ACCOUNTS}; load them with a file of company_id, account_id, workload_hours, which later imports keep "
         "(the workload band can be turned off with tolerance = None)\n"
-        f"  - compactness needs each rep's home_lat and home_lon: {REPS}; fill them in the reps export, or turn "
+        f"  - compactness needs each rep's home_lat and home_lon: {REPS}; load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude), or turn "
         "compactness off with distance_weight = 0\n"
         "set the parameters named above (papermill -p NAME VALUE, or a batch spec's parameters) to plan without "
         "those rules; the plan and its charts are skipped\n"
@@ -181,9 +181,9 @@ def test_the_panel_lists_the_refusal_and_its_boxes_turn_the_rules_off(byo_db):
     panel = TerritoryPanel(company_inputs(byo_db, "c1"), solver=FAST)
     assert panel.describe.value == (
         f"<div class=\"crm-lab-refusal\"><p>{HEADER}</p><ul>"
-        f"<li>the workload band needs each account&#x27;s workload_hours: {ACCOUNTS}; fill them in the accounts "
-        "export (the workload band can be turned off with &quot;balance workload&quot; unticked)</li>"
-        f"<li>compactness needs each rep&#x27;s home_lat and home_lon: {REPS}; fill them in the reps export, or turn "
+        f"<li>the workload band needs each account&#x27;s workload_hours: {ACCOUNTS}; load them with a file of company_id, account_id, workload_hours, which later imports keep "
+        "(the workload band can be turned off with &quot;balance workload&quot; unticked)</li>"
+        f"<li>compactness needs each rep&#x27;s home_lat and home_lon: {REPS}; load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users&#x27; Latitude and Longitude), or turn "
         "compactness off with &quot;use distance&quot; unticked</li></ul></div>"
     )
     assert "--" not in panel.describe.value and "crm-lab-error" not in panel.status.value

@@ -32,6 +32,15 @@ from typing import Union
 
 SURFACES = ("cli", "notebook", "panel")
 
+# Where a missing territory input comes from, in words true for a tenant loaded natively and for
+# one a CRM import fills, whose export has no workload or capacity: a file of the key and the
+# columns sets them (a load keeps the columns its file lacks, and a later import those its export
+# lacks: docs/IMPORT.md, "What Salesforce does not export").
+SUPPLY_WORKLOAD = "load them with a file of company_id, account_id, workload_hours, which later imports keep"
+SUPPLY_POTENTIAL = "set it in the accounts export or the accounts' events (a CRM import has none)"
+SUPPLY_REP_HOMES = "load them with a file of company_id, rep_id, home_lat, home_lon (from Salesforce: the users' Latitude and Longitude)"
+SUPPLY_ACCOUNT_PLACES = "load them with a file of company_id, account_id, lat, lon (from Salesforce: BillingLatitude and BillingLongitude)"
+
 # The panel's controls (crm_lab.widgets.territory), named here so the advice and the panel agree.
 PANEL_TOLERANCE = "tolerance ±"
 PANEL_BALANCE_WORKLOAD = "balance workload"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crm_lab.errors import InvalidArgument
-from crm_lab.territory.advice import Advice, Knob, Off
+from crm_lab.territory.advice import SUPPLY_ACCOUNT_PLACES, SUPPLY_POTENTIAL, SUPPLY_REP_HOMES, SUPPLY_WORKLOAD, Advice, Knob, Off
 from crm_lab.territory.data import TerritoryData, _some
 
 HEADER = "the inputs of some rules are missing{company}; nothing was solved:"
@@ -104,8 +104,8 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
     ... except MissingInputs as error:
     ...     print(error.problems[0])
     ...     print(error.items[0].render("notebook"))
-    the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); fill them in the accounts export (the workload band can be turned off with --tolerance inf, the capacity limit only by leaving reps' capacity_hours empty)
-    the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); fill them in the accounts export (the workload band can be turned off with tolerance = None, the capacity limit only by leaving reps' capacity_hours empty)
+    the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); load them with a file of company_id, account_id, workload_hours, which later imports keep (the workload band can be turned off with --tolerance inf, the capacity limit only by leaving reps' capacity_hours empty)
+    the workload band and capacity need each account's workload_hours: missing for 1 of 2 accounts (a1); load them with a file of company_id, account_id, workload_hours, which later imports keep (the workload band can be turned off with tolerance = None, the capacity limit only by leaving reps' capacity_hours empty)
     """
     problems: list[MissingInput] = []
     no_workload = missing_workload(data)
@@ -124,7 +124,7 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
             ways += [", " if ways else "", "the capacity limit only by leaving reps' capacity_hours empty"]
         problems.append(MissingInput(names, "each account's workload_hours", missing, off, Advice(
             [f"{rules} need{'s' if ' and ' not in rules else ''} each account's workload_hours: missing for "
-             f"{missing}; fill them in the accounts export (", *ways, ")"]
+             f"{missing}; {SUPPLY_WORKLOAD} (", *ways, ")"]
         )))
     no_potential = np.isnan(data.potential)
     if no_potential.any():
@@ -139,7 +139,7 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
             off = tuple(k for _, k in rules)
             problems.append(MissingInput(tuple(r for r, _ in rules), "each account's potential", missing, off, Advice(
                 [f"{names} need{'s' if len(rules) == 1 else ''} each account's potential: missing for {missing}; "
-                 "fill it in the accounts export, or ", Off("it", off)]
+                 f"{SUPPLY_POTENTIAL}, or ", Off("it", off)]
             )))
     notes: list[str] = list(data.notes)
     if distance_used(settings):
@@ -160,13 +160,13 @@ def check_inputs(data: TerritoryData, settings) -> list[str]:
         if no_rep_place.any():
             missing = _some(data.rep_ids, no_rep_place, "reps")
             problems.append(MissingInput(names, f"each rep's {fields}", missing, off, Advice(
-                [f"{rules} {verb} each rep's {fields}: missing for {missing}; fill them in the reps export, or ",
+                [f"{rules} {verb} each rep's {fields}: missing for {missing}; {SUPPLY_REP_HOMES}, or ",
                  Off("compactness", off)]
             )))
         if data.n_accounts and no_place.all():
             missing = _some(data.account_ids, no_place, "accounts")
             problems.append(MissingInput(names, "accounts' lat and lon", missing, off, Advice(
-                [f"{rules} {verb} accounts' lat and lon: missing for {missing}; fill them in the accounts export, "
+                [f"{rules} {verb} accounts' lat and lon: missing for {missing}; {SUPPLY_ACCOUNT_PLACES}, "
                  "or ", Off("compactness", off)]
             )))
         elif no_place.any():
