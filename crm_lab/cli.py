@@ -8,11 +8,14 @@ tool stopped by SIGPIPE does."""
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import select
 import sys
 from collections.abc import Sequence
+
+import duckdb
 
 from crm_lab import __version__
 from crm_lab.db import DEFAULT_DB
@@ -239,6 +242,14 @@ ONE_TRANSACTION = {"load", "replay", "forecast", "backtest", "sweep-leads", "ter
 INTERRUPTED_STATUS = 130  # 128 + SIGINT, as a shell reports it
 
 
+def no_space(command: str) -> str:
+    """A full disk, said once. DuckDB rolls a failed write back (filling a disk mid-load left
+    the database as it was), so the one-transaction commands can say so."""
+    undone = "the write failed and was rolled back; " if command in ONE_TRANSACTION else ""
+    return (f"the disk is full (No space left on device): {undone}free some space (DuckDB also needs room for "
+            "its .wal file beside the database, and temp space) and run it again")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -258,6 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not _reader_gone(default=True):
             raise  # a pipe of the command's own, not stdout
         return _stop_writing()
+    except (OSError, duckdb.Error) as error:  # after BrokenPipeError, an OSError too
+        full = error.errno == errno.ENOSPC if isinstance(error, OSError) else "No space left on device" in str(error)
+        if not full:
+            raise
+        print(f"crm-lab {args.command}: {no_space(args.command)}", file=sys.stderr)
+        return 2
     # A write cut short when the reader left can pass without an error: the pipe still tells.
     return _stop_writing() if _reader_gone(default=False) else status or 0
 
