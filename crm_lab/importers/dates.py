@@ -42,13 +42,13 @@ def time_sql(con: duckdb.DuckDBPyConnection, export: ExportTable, field: str, de
     several formats (no one format reads them all: the export must be made consistent), a
     format other than ISO 8601 without a declared one (the message gives the ``dates:`` line
     that reads it, time included), or a value the format does not read."""
+    nothing = f"CAST(NULL AS {'DATE' if date else 'TIMESTAMPTZ'})"
     if not export.has(field):
-        return "CAST(NULL AS DATE)" if date else "CAST(NULL AS TIMESTAMPTZ)"
+        return nothing
     column = export.column(field)
-    target = "DATE" if date else "TIMESTAMPTZ"
     judged = judge_sql(con, export, field, declared, date=date)
     if judged is None:
-        return "CAST(NULL AS DATE)" if date else "CAST(NULL AS TIMESTAMPTZ)"
+        return nothing
     converted, bad, reason = judged
     bad_rows = con.sql(
         f"SELECT _line, {column}, {reason} FROM {export.table} WHERE {bad} ORDER BY _line LIMIT 1"
