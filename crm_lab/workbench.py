@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from crm_lab.as_of import event_span
 from crm_lab.load import load
 from crm_lab.query import fetch_polars
 from crm_lab.replay import REPLAY_VERSION, replay
@@ -103,7 +104,7 @@ class Workbench:
 
     def event_span(self) -> tuple:
         """First and last occurred_at of the (company's) events."""
-        return self.con.sql("SELECT min(occurred_at), max(occurred_at) FROM events").fetchall()[0]
+        return event_span(self.con)  # a company session's events are that company's
 
     def pipeline_as_of(self, ts) -> pl.DataFrame:
         """Open deals as of an instant, one row per deal."""
